@@ -1,0 +1,45 @@
+package runtimes
+
+// The tag scheme. The Build, Verify and Publish commands compute the same tags
+// in sh from the variables each build-graph entry carries; these functions are
+// the Go statement of the scheme for the lifecycle rules, tag immutability
+// filters and tests.
+//
+//	draft-<version>-<arch>-<execution id>  pushed by Build, read by Verify and
+//	                                       Publish, deleted by Publish; mutable,
+//	                                       so a retried Build overwrites it
+//	<version>-<arch>                       published per-architecture image; moves
+//	<version>                              published multi-architecture index; moves
+//	<version>-r<yyyymmdd>-<id>             published index, dated; immutable
+//
+// The execution id ties the stages of one pipeline execution together and stays
+// the same when a stage is retried, so retries find their drafts.
+
+// DraftPrefix starts every draft tag. The lifecycle rule for drafts and the
+// mutability exclusion both match it.
+const DraftPrefix = "draft-"
+
+// DatedTagMarker sits between the version and the date of a dated tag. It is
+// what a wildcard can tell apart from every other tag: versions may not contain
+// it, and execution ids (hexadecimal UUIDs) cannot.
+const DatedTagMarker = "-r20"
+
+// DatedTagPattern matches every dated tag and no other tag (ECR wildcard).
+const DatedTagPattern = "*" + DatedTagMarker + "*"
+
+// DraftTag is the tag Build pushes and Publish deletes.
+func DraftTag(version string, arch Arch, executionID string) string {
+	return DraftPrefix + version + "-" + string(arch) + "-" + executionID
+}
+
+// ArchTag is the published per-architecture tag.
+func ArchTag(version string, arch Arch) string {
+	return version + "-" + string(arch)
+}
+
+// DatedTag is the immutable tag of one publish: yyyymmdd is the day the
+// drafts were pushed and shortID the first 8 characters of the execution id,
+// so a retried Publish writes the same tag again.
+func DatedTag(version, yyyymmdd, shortID string) string {
+	return version + "-r" + yyyymmdd + "-" + shortID
+}

@@ -1,0 +1,316 @@
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscodebuild"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipeline"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscodepipelineactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+)
+
+// SourceObjectKey is the object the S3 source reads when no Git source is set.
+const SourceObjectKey = "source.zip"
+
+// stageTimeouts are per build. Build pulls a base image, upgrades the OS and
+// pushes; Verify pulls and runs a self-test; Publish only moves manifests.
+var stageTimeouts = map[buildspecs.Stage]int{
+	buildspecs.Build:   60,
+	buildspecs.Verify:  30,
+	buildspecs.Publish: 15,
+}
+
+// maxBatchTimeout is CodeBuild's ceiling for a batch (36 hours).
+const maxBatchTimeout = 2160
+
+// PipelineProps configures Pipeline.
+type PipelineProps struct {
+	Specs        []buildspecs.Spec
+	Repositories *Repositories
+	Config       Config
+	Key          awskms.IKey
+}
+
+// Pipeline is the V2 pipeline with its source, its three batch stages and the
+// daily schedule.
+type Pipeline struct {
+	constructs.Construct
+	Pipeline       awscodepipeline.Pipeline
+	ArtifactBucket awss3.Bucket
+	// SourceBucket is nil when a Git source is configured.
+	SourceBucket awss3.Bucket
+	// Roles are the CodeBuild service roles, one per stage.
+	Roles map[buildspecs.Stage]awsiam.Role
+	// Projects are the CodeBuild projects, in pipeline order.
+	Projects []awscodebuild.PipelineProject
+	Schedule awsevents.Rule
+}
+
+// NewPipeline creates the pipeline.
+func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipeline {
+	c := constructs.NewConstruct(scope, &id)
+	pl := &Pipeline{Construct: c, Roles: map[buildspecs.Stage]awsiam.Role{}}
+
+	pl.ArtifactBucket = privateBucket(c, "Artifacts", p.Key, 30)
+
+	sourceOutput := awscodepipeline.NewArtifact(jsii.String("Source"), nil)
+	var sourceAction awscodepipeline.IAction
+	var sourceRevision *string
+	var triggers *[]*awscodepipeline.TriggerProps
+	if g := p.Config.Source; g != nil {
+		a := awscodepipelineactions.NewCodeStarConnectionsSourceAction(&awscodepipelineactions.CodeStarConnectionsSourceActionProps{
+			ActionName:         jsii.String("Source"),
+			ConnectionArn:      jsii.String(g.ConnectionArn),
+			Owner:              jsii.String(g.Owner()),
+			Repo:               jsii.String(g.Name()),
+			Branch:             jsii.String(g.Branch),
+			Output:             sourceOutput,
+			VariablesNamespace: jsii.String("SourceVariables"),
+		})
+		sourceAction, sourceRevision = a, a.Variables().CommitId
+		triggers = &[]*awscodepipeline.TriggerProps{{
+			ProviderType: awscodepipeline.ProviderType_CODE_STAR_SOURCE_CONNECTION,
+			GitConfiguration: &awscodepipeline.GitConfiguration{
+				SourceAction: a,
+				PushFilter: &[]*awscodepipeline.GitPushFilter{{
+					BranchesIncludes: jsii.Strings(g.Branch),
+				}},
+			},
+		}}
+	} else {
+		pl.SourceBucket = privateBucket(c, "Source", p.Key, 0)
+		a := awscodepipelineactions.NewS3SourceAction(&awscodepipelineactions.S3SourceActionProps{
+			ActionName: jsii.String("Source"),
+			Bucket:     pl.SourceBucket,
+			BucketKey:  jsii.String(SourceObjectKey),
+			Output:     sourceOutput,
+			// EVENTS would need a CloudTrail trail; the upload command in the
+			// README starts an execution itself, and the schedule runs daily.
+			Trigger:            awscodepipelineactions.S3Trigger_NONE,
+			VariablesNamespace: jsii.String("SourceVariables"),
+		})
+		sourceAction, sourceRevision = a, a.Variables().VersionId
+	}
+
+	stages := []*awscodepipeline.StageProps{{
+		StageName: jsii.String("Source"),
+		Actions:   &[]awscodepipeline.IAction{sourceAction},
+	}}
+	for _, st := range buildspecs.Stages {
+		role := awsiam.NewRole(c, jsii.String(title(st)+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("codebuild.amazonaws.com"), nil),
+			Description: jsii.String(fmt.Sprintf("CodeBuild %s stage of the evergreen images pipeline", st)),
+		})
+		grantStage(role, st, p.Repositories)
+		pl.Roles[st] = role
+		logs := awslogs.NewLogGroup(c, jsii.String(title(st)+"Logs"), &awslogs.LogGroupProps{
+			Retention:     retention(p.Config.LogRetentionDays),
+			EncryptionKey: p.Key,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+
+		var actions []awscodepipeline.IAction
+		for _, spec := range p.Specs {
+			if spec.Stage != st {
+				continue
+			}
+			project := newProject(c, spec, role, logs, p.Key)
+			pl.Projects = append(pl.Projects, project)
+			actions = append(actions, awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
+				ActionName:        jsii.String(spec.Name()),
+				Project:           project,
+				Input:             sourceOutput,
+				ExecuteBatchBuild: jsii.Bool(true),
+				// The same execution id on every retry is what lets a
+				// retried Verify or Publish find the drafts Build pushed.
+				EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
+					"PIPELINE_EXECUTION_ID": {Value: awscodepipeline.GlobalVariables_ExecutionId()},
+					"SOURCE_REVISION":       {Value: sourceRevision},
+				},
+			}))
+		}
+		stages = append(stages, &awscodepipeline.StageProps{
+			StageName: jsii.String(title(st)),
+			Actions:   &actions,
+			// One automatic retry of the failed actions absorbs transient
+			// failures (a registry timeout, a mirror hiccup); every command is
+			// safe to run twice.
+			OnFailure: &awscodepipeline.FailureConditions{
+				Result:    awscodepipeline.Result_RETRY,
+				RetryMode: awscodepipeline.RetryMode_FAILED_ACTIONS,
+			},
+		})
+	}
+
+	pl.Pipeline = awscodepipeline.NewPipeline(c, jsii.String("Pipeline"), &awscodepipeline.PipelineProps{
+		PipelineType: awscodepipeline.PipelineType_V2,
+		// SUPERSEDED: one execution per stage at a time, so two executions
+		// never publish the same tags at once; a newer execution waiting
+		// for a stage replaces an older one waiting there.
+		ExecutionMode:            awscodepipeline.ExecutionMode_SUPERSEDED,
+		ArtifactBucket:           pl.ArtifactBucket,
+		CrossAccountKeys:         jsii.Bool(false),
+		RestartExecutionOnUpdate: jsii.Bool(false),
+		Stages:                   &stages,
+		Triggers:                 triggers,
+	})
+
+	pl.Schedule = awsevents.NewRule(c, jsii.String("Daily"), &awsevents.RuleProps{
+		Description: jsii.String("Rebuilds the images daily so they pick up OS and runtime patches"),
+		Schedule:    awsevents.Schedule_Expression(jsii.String(p.Config.Schedule)),
+		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewCodePipeline(pl.Pipeline, nil)},
+	})
+	return pl
+}
+
+func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey) awscodebuild.PipelineProject {
+	timeout := stageTimeouts[spec.Stage]
+	project := awscodebuild.NewPipelineProject(scope, jsii.String(spec.Name()), &awscodebuild.PipelineProjectProps{
+		Description: jsii.String(fmt.Sprintf("%s stage of the evergreen images pipeline (buildspecs/%s)", spec.Stage, spec.FileName())),
+		Role:        role,
+		// Build-graph entries choose their own image and compute type; these
+		// are the defaults of the batch's coordinating build.
+		Environment: &awscodebuild.BuildEnvironment{
+			BuildImage:  awscodebuild.LinuxBuildImage_AMAZON_LINUX_2023_6(),
+			ComputeType: awscodebuild.ComputeType_SMALL,
+			Privileged:  jsii.Bool(spec.Privileged),
+		},
+		EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
+			"REGISTRY": {Value: awscdk.Fn_Sub(jsii.String("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"), nil)},
+		},
+		Timeout:       awscdk.Duration_Minutes(jsii.Number(float64(timeout))),
+		EncryptionKey: key,
+		Logging: &awscodebuild.LoggingOptions{
+			CloudWatch: &awscodebuild.CloudWatchLoggingOptions{LogGroup: logs},
+		},
+	})
+	project.EnableBatchBuilds()
+
+	batchTimeout := timeout * len(spec.Identifiers)
+	if batchTimeout > maxBatchTimeout {
+		batchTimeout = maxBatchTimeout
+	}
+	cfn := project.Node().DefaultChild().(awscodebuild.CfnProject)
+	// The buildspec is inlined byte for byte as generated and committed in
+	// buildspecs/: CDK's BuildSpec helpers would re-serialize it.
+	cfn.AddPropertyOverride(jsii.String("Source.BuildSpec"), jsii.String(string(spec.Content)))
+	// EnableBatchBuilds only creates the batch role; restrictions and the
+	// batch timeout are BuildBatchConfig properties.
+	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.TimeoutInMins"), jsii.Number(float64(batchTimeout)))
+	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.CombineArtifacts"), jsii.Bool(false))
+	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.Restrictions.MaximumBuildsAllowed"), jsii.Number(float64(len(spec.Identifiers))))
+	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.Restrictions.ComputeTypesAllowed"), jsii.Strings(spec.ComputeTypes...))
+	return project
+}
+
+// grantStage gives each stage's role exactly the ECR access its commands use.
+func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
+	var arns []*string
+	for _, n := range repos.Names {
+		arns = append(arns, repos.ByName[n].RepositoryArn())
+	}
+	var actions []string
+	switch st {
+	case buildspecs.Build:
+		// push layers and the manifest; describe-images checks the pushed type
+		actions = []string{
+			"ecr:BatchCheckLayerAvailability",
+			"ecr:BatchGetImage",
+			"ecr:CompleteLayerUpload",
+			"ecr:DescribeImages",
+			"ecr:InitiateLayerUpload",
+			"ecr:PutImage",
+			"ecr:UploadLayerPart",
+		}
+	case buildspecs.Verify:
+		actions = pullActions
+	case buildspecs.Publish:
+		// manifests and tags only: no layer upload, no layer download
+		actions = []string{
+			"ecr:BatchDeleteImage",
+			"ecr:BatchGetImage",
+			"ecr:DescribeImages",
+			"ecr:ListImages",
+			"ecr:PutImage",
+		}
+	}
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("RuntimeRepositories"),
+		Actions:   jsii.Strings(actions...),
+		Resources: &arns,
+	}))
+	if st != buildspecs.Publish {
+		// docker login; ECR offers no resource-level permission for it.
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("DockerLogin"),
+			Actions:   jsii.Strings("ecr:GetAuthorizationToken"),
+			Resources: jsii.Strings("*"),
+		}))
+	}
+}
+
+// privateBucket: private, KMS-encrypted, SSL only, versioned. expireDays > 0
+// expires objects (pipeline artifacts are only needed while an execution runs).
+func privateBucket(scope constructs.Construct, id string, key awskms.IKey, expireDays int) awss3.Bucket {
+	props := &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:        awss3.BucketEncryption_KMS,
+		EncryptionKey:     key,
+		BucketKeyEnabled:  jsii.Bool(true),
+		EnforceSSL:        jsii.Bool(true),
+		Versioned:         jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	}
+	if expireDays > 0 {
+		props.LifecycleRules = &[]*awss3.LifecycleRule{{
+			Expiration:                          awscdk.Duration_Days(jsii.Number(float64(expireDays))),
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(1)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}}
+	} else {
+		props.LifecycleRules = &[]*awss3.LifecycleRule{{
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(30)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}}
+	}
+	return awss3.NewBucket(scope, jsii.String(id), props)
+}
+
+func title(st buildspecs.Stage) string {
+	return buildspecs.Spec{Stage: st, Part: 1}.Name()
+}
+
+// retention maps days to the nearest CloudWatch Logs retention at or above it.
+func retention(days int) awslogs.RetentionDays {
+	allowed := []struct {
+		days int
+		r    awslogs.RetentionDays
+	}{
+		{1, awslogs.RetentionDays_ONE_DAY}, {3, awslogs.RetentionDays_THREE_DAYS},
+		{5, awslogs.RetentionDays_FIVE_DAYS}, {7, awslogs.RetentionDays_ONE_WEEK},
+		{14, awslogs.RetentionDays_TWO_WEEKS}, {30, awslogs.RetentionDays_ONE_MONTH},
+		{60, awslogs.RetentionDays_TWO_MONTHS}, {90, awslogs.RetentionDays_THREE_MONTHS},
+		{120, awslogs.RetentionDays_FOUR_MONTHS}, {150, awslogs.RetentionDays_FIVE_MONTHS},
+		{180, awslogs.RetentionDays_SIX_MONTHS}, {365, awslogs.RetentionDays_ONE_YEAR},
+		{400, awslogs.RetentionDays_THIRTEEN_MONTHS}, {545, awslogs.RetentionDays_EIGHTEEN_MONTHS},
+		{731, awslogs.RetentionDays_TWO_YEARS}, {1827, awslogs.RetentionDays_FIVE_YEARS},
+		{3653, awslogs.RetentionDays_TEN_YEARS},
+	}
+	for _, a := range allowed {
+		if days <= a.days {
+			return a.r
+		}
+	}
+	return awslogs.RetentionDays_TEN_YEARS
+}

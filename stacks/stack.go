@@ -1,0 +1,110 @@
+// Package stacks composes the evergreen images stack: ECR repositories, the
+// V2 pipeline with its Build, Verify and Publish batch stages, the daily
+// schedule and the alerts. Constructs take everything through props; only
+// main reads the environment and the CDK context.
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/runtimes"
+)
+
+// EvergreenStackProps configures the stack.
+type EvergreenStackProps struct {
+	awscdk.StackProps
+	List   *runtimes.List
+	Specs  []buildspecs.Spec
+	Config Config
+}
+
+// EvergreenStack is what `cdk deploy` creates.
+type EvergreenStack struct {
+	awscdk.Stack
+	Key          awskms.Key
+	Repositories *Repositories
+	Pipeline     *Pipeline
+	Alerts       *Alerts
+}
+
+// NewEvergreenStack composes the stack.
+func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackProps) *EvergreenStack {
+	stack := awscdk.NewStack(scope, &id, &p.StackProps)
+	s := &EvergreenStack{Stack: stack}
+
+	// One customer-managed key encrypts the artifacts, the build logs, the
+	// event log and the alert topic, so access to all of them is one key policy.
+	s.Key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
+		Description:       jsii.String("Evergreen images pipeline: artifacts, logs and alerts"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+	})
+	s.Key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("CloudWatchLogs"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("logs."), awscdk.Aws_REGION(), jsii.String(".amazonaws.com")}), nil)},
+		Actions:    jsii.Strings("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnLike": map[string]any{
+			"kms:EncryptionContext:aws:logs:arn": awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":logs:"), awscdk.Aws_REGION(), jsii.String(":"), awscdk.Aws_ACCOUNT_ID(), jsii.String(":log-group:*")}),
+		}},
+	}), nil)
+
+	s.Repositories = NewRepositories(stack, "Repositories", &RepositoriesProps{List: p.List, Config: p.Config})
+	s.Pipeline = NewPipeline(stack, "Images", &PipelineProps{
+		Specs:        p.Specs,
+		Repositories: s.Repositories,
+		Config:       p.Config,
+		Key:          s.Key,
+	})
+	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, Config: p.Config, Key: s.Key})
+
+	for _, name := range s.Repositories.Names {
+		awscdk.NewCfnOutput(stack, jsii.String("RepositoryUri"+outputID(name)), &awscdk.CfnOutputProps{
+			Description: jsii.String(fmt.Sprintf("ECR repository of the %s images", name)),
+			Value:       s.Repositories.ByName[name].RepositoryUri(),
+		})
+	}
+	pipelineName := s.Pipeline.Pipeline.PipelineName()
+	awscdk.NewCfnOutput(stack, jsii.String("PipelineName"), &awscdk.CfnOutputProps{Value: pipelineName})
+	awscdk.NewCfnOutput(stack, jsii.String("PipelineConsole"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The pipeline in the AWS console"),
+		Value: awscdk.Fn_Join(jsii.String(""), &[]*string{
+			jsii.String("https://"), awscdk.Aws_REGION(), jsii.String(".console.aws.amazon.com/codesuite/codepipeline/pipelines/"),
+			pipelineName, jsii.String("/view?region="), awscdk.Aws_REGION(),
+		}),
+	})
+	if b := s.Pipeline.SourceBucket; b != nil {
+		awscdk.NewCfnOutput(stack, jsii.String("SourceBucket"), &awscdk.CfnOutputProps{
+			Description: jsii.String("Upload the repository here as " + SourceObjectKey + " (see README, 'Source')"),
+			Value:       b.BucketName(),
+		})
+	}
+	awscdk.NewCfnOutput(stack, jsii.String("AlertTopic"), &awscdk.CfnOutputProps{Value: s.Alerts.Topic.TopicArn()})
+	return s
+}
+
+// outputID turns a runtime name into the alphanumeric part of an output id.
+func outputID(name string) string {
+	out := make([]rune, 0, len(name))
+	upper := true
+	for _, r := range name {
+		switch {
+		case r == '-' || r == '.' || r == '_':
+			upper = true
+		case upper && r >= 'a' && r <= 'z':
+			out = append(out, r-'a'+'A')
+			upper = false
+		default:
+			out = append(out, r)
+			upper = false
+		}
+	}
+	return string(out)
+}
