@@ -172,3 +172,17 @@ var publishCommands = []string{
 	requireExecutionID,
 	publishScript,
 }
+
+// Commands returns the pre_build and build commands of a stage, for other
+// runners of the same steps (the GitHub workflow, the local rehearsal).
+func Commands(st Stage) (preBuild, build []string) {
+	switch st {
+	case Build:
+		return buildPreBuild, buildCommands
+	case Verify:
+		return verifyPreBuild, verifyCommands
+	case Publish:
+		return nil, publishCommands
+	}
+	return nil, nil
+}

@@ -195,13 +195,10 @@ func render(l *runtimes.List, st Stage, part, parts int, entries []entry) []byte
 		Version: 0.2, // a number: batch builds fail on the string "0.2"
 		Batch:   batch{FastFail: false, BuildGraph: entries},
 	}
-	switch st {
-	case Build:
-		doc.Phases = phases{PreBuild: &phase{buildPreBuild}, Build: phase{buildCommands}}
-	case Verify:
-		doc.Phases = phases{PreBuild: &phase{verifyPreBuild}, Build: phase{verifyCommands}}
-	case Publish:
-		doc.Phases = phases{Build: phase{publishCommands}}
+	pre, cmds := Commands(st)
+	doc.Phases = phases{Build: phase{cmds}}
+	if len(pre) > 0 {
+		doc.Phases.PreBuild = &phase{pre}
 	}
 
 	var b bytes.Buffer
