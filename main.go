@@ -4,6 +4,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -25,13 +26,15 @@ func main() {
 	}
 }
 
-func run() error {
-	defer jsii.Close()
-	app := awscdk.NewApp(nil)
-	get := func(key string) any { return app.Node().TryGetContext(jsii.String(key)) }
-
-	// Everything is validated before the first construct exists, so a bad
-	// list or context value writes nothing.
+func run() (err error) {
+	// Everything is validated before the CDK starts (its Node.js process
+	// costs seconds) and before the first construct exists, so a bad list or
+	// context value fails fast and writes nothing.
+	ctx, err := cdkContext()
+	if err != nil {
+		return err
+	}
+	get := func(key string) any { return ctx[key] }
 	listPath := runtimes.DefaultPath
 	if v, ok := get(stacks.CtxRuntimeList).(string); ok && v != "" {
 		listPath = v
@@ -44,6 +47,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+
+	defer jsii.Close()
+	// A construct that rejects its props panics through jsii; report its
+	// message, not a Go stack trace.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	app := awscdk.NewApp(nil)
 	specs, err := buildspecs.Generate(list, buildspecs.DefaultImages())
 	if err != nil {
 		return err
@@ -59,4 +72,32 @@ func run() error {
 	})
 	asm := app.Synth(nil)
 	return stacks.CheckLimits(*asm.Directory(), StackName)
+}
+
+// cdkContext reads the context the CDK CLI hands to the app (cdk.json, -c
+// flags): the same JSON that awscdk.NewApp reads, read here so that it can be
+// validated before the CDK starts. Run without the CLI (go run .), it is
+// empty and every default applies.
+func cdkContext() (map[string]any, error) {
+	ctx := map[string]any{}
+	if s := os.Getenv("CDK_CONTEXT_JSON"); s != "" {
+		if err := json.Unmarshal([]byte(s), &ctx); err != nil {
+			return nil, fmt.Errorf("reading CDK_CONTEXT_JSON: %w", err)
+		}
+	}
+	// The CLI moves a large context to a file and names it here.
+	if path := os.Getenv("CONTEXT_OVERFLOW_LOCATION_ENV"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading the CDK context file: %w", err)
+		}
+		more := map[string]any{}
+		if err := json.Unmarshal(data, &more); err != nil {
+			return nil, fmt.Errorf("reading the CDK context file %s: %w", path, err)
+		}
+		for k, v := range more {
+			ctx[k] = v
+		}
+	}
+	return ctx, nil
 }

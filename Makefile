@@ -1,0 +1,24 @@
+# The two commands of the README:
+#   make synth   synthesize the app with its default configuration (cdk.out/)
+#   make test    run every test and validator
+# Both install the pinned tools they need first (make setup, idempotent).
+
+# Node.js 22 and the CDK CLI are installed into the project (.tools/node22,
+# .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
+export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
+
+.PHONY: setup synth test buildspecs
+
+setup:
+	@bash .ci/setup.sh
+
+synth: setup
+	cdk synth --quiet
+	@echo "synthesized: cdk.out/EvergreenImages.template.json"
+
+test: setup
+	go test -count=1 ./...
+
+# Regenerate buildspecs/*.yml after editing runtimes/runtimes.yaml.
+buildspecs:
+	go run ./cmd/genbuildspecs
