@@ -70,6 +70,7 @@ func run() (err error) {
 		Specs:  specs,
 		Config: cfg,
 	})
+	stacks.AddNagChecks(app)
 	asm := app.Synth(nil)
 	return stacks.CheckLimits(*asm.Directory(), StackName)
 }

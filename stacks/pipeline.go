@@ -47,6 +47,8 @@ type Pipeline struct {
 	constructs.Construct
 	Pipeline       awscodepipeline.Pipeline
 	ArtifactBucket awss3.Bucket
+	// AccessLogs receives the server access logs of the other buckets.
+	AccessLogs awss3.Bucket
 	// SourceBucket is nil when a Git source is configured.
 	SourceBucket awss3.Bucket
 	// Roles are the CodeBuild service roles, one per stage.
@@ -61,7 +63,18 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 	c := constructs.NewConstruct(scope, &id)
 	pl := &Pipeline{Construct: c, Roles: map[buildspecs.Stage]awsiam.Role{}}
 
-	pl.ArtifactBucket = privateBucket(c, "Artifacts", p.Key, 30)
+	// S3 delivers access logs only to a bucket with S3-managed encryption.
+	pl.AccessLogs = awss3.NewBucket(c, jsii.String("AccessLogs"), &awss3.BucketProps{
+		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:        awss3.BucketEncryption_S3_MANAGED,
+		EnforceSSL:        jsii.Bool(true),
+		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Expiration: awscdk.Duration_Days(jsii.Number(float64(p.Config.LogRetentionDays))),
+		}},
+	})
+	pl.ArtifactBucket = privateBucket(c, "Artifacts", p.Key, pl.AccessLogs, 30)
 
 	sourceOutput := awscodepipeline.NewArtifact(jsii.String("Source"), nil)
 	var sourceAction awscodepipeline.IAction
@@ -88,7 +101,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			},
 		}}
 	} else {
-		pl.SourceBucket = privateBucket(c, "Source", p.Key, 0)
+		pl.SourceBucket = privateBucket(c, "Source", p.Key, pl.AccessLogs, 0)
 		a := awscodepipelineactions.NewS3SourceAction(&awscodepipelineactions.S3SourceActionProps{
 			ActionName: jsii.String("Source"),
 			Bucket:     pl.SourceBucket,
@@ -261,16 +274,18 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
 
 // privateBucket: private, KMS-encrypted, SSL only, versioned. expireDays > 0
 // expires objects (pipeline artifacts are only needed while an execution runs).
-func privateBucket(scope constructs.Construct, id string, key awskms.IKey, expireDays int) awss3.Bucket {
+func privateBucket(scope constructs.Construct, id string, key awskms.IKey, accessLogs awss3.IBucket, expireDays int) awss3.Bucket {
 	props := &awss3.BucketProps{
-		BlockPublicAccess: awss3.BlockPublicAccess_BLOCK_ALL(),
-		Encryption:        awss3.BucketEncryption_KMS,
-		EncryptionKey:     key,
-		BucketKeyEnabled:  jsii.Bool(true),
-		EnforceSSL:        jsii.Bool(true),
-		Versioned:         jsii.Bool(true),
-		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		ServerAccessLogsBucket: accessLogs,
+		ServerAccessLogsPrefix: jsii.String(id + "/"),
+		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:             awss3.BucketEncryption_KMS,
+		EncryptionKey:          key,
+		BucketKeyEnabled:       jsii.Bool(true),
+		EnforceSSL:             jsii.Bool(true),
+		Versioned:              jsii.Bool(true),
+		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
 	}
 	if expireDays > 0 {
 		props.LifecycleRules = &[]*awss3.LifecycleRule{{

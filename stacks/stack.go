@@ -65,6 +65,8 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	})
 	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, Config: p.Config, Key: s.Key})
 
+	s.suppressNagFindings()
+
 	for _, name := range s.Repositories.Names {
 		awscdk.NewCfnOutput(stack, jsii.String("RepositoryUri"+outputID(name)), &awscdk.CfnOutputProps{
 			Description: jsii.String(fmt.Sprintf("ECR repository of the %s images", name)),

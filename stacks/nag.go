@@ -1,0 +1,85 @@
+package stacks
+
+import (
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+)
+
+// AddNagChecks applies cdk-nag's AwsSolutions pack: an unsuppressed finding is
+// an error annotation, which fails `cdk synth` and `cdk deploy`.
+func AddNagChecks(scope constructs.IConstruct) {
+	awscdk.Aspects_Of(scope).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{
+		Verbose: jsii.Bool(true),
+		// The CSV reports would add files to cdk.out that nobody reads; the
+		// findings are annotations, printed by the CLI and asserted in tests.
+		Reports: jsii.Bool(false),
+	}), nil)
+}
+
+// The suppressions below are for grants the CDK writes for us, each scoped to
+// one resource of this stack. Each is listed finding by finding (appliesTo),
+// so any new wildcard is still a finding.
+
+// Read access to the pipeline's artifact bucket and use of the stack's key.
+func artifactFindings(bucketLogicalID string) []any {
+	return []any{
+		"Action::s3:GetBucket*",
+		"Action::s3:GetObject*",
+		"Action::s3:List*",
+		"Resource::<" + bucketLogicalID + ".Arn>/*",
+		"Action::kms:GenerateDataKey*",
+		"Action::kms:ReEncrypt*",
+	}
+}
+
+// What the CDK grants a CodeBuild project: its log streams and report groups.
+var codeBuildFindings = []any{
+	map[string]any{"regex": `/^Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:\/aws\/codebuild\/<[A-Za-z0-9]+>:\*$/`},
+	map[string]any{"regex": `/^Resource::arn:<AWS::Partition>:codebuild:<AWS::Region>:<AWS::AccountId>:report-group\/<[A-Za-z0-9]+>-\*$/`},
+}
+
+func suppress(c constructs.IConstruct, id, reason string, appliesTo []any) {
+	sup := &cdknag.NagPackSuppression{Id: jsii.String(id), Reason: jsii.String(reason)}
+	if appliesTo != nil {
+		sup.AppliesTo = &appliesTo
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{sup}, jsii.Bool(true))
+}
+
+func (s *EvergreenStack) suppressNagFindings() {
+	pl := s.Pipeline
+	artifacts := artifactFindings(*s.Stack.GetLogicalId(pl.ArtifactBucket.Node().DefaultChild().(awscdk.CfnElement)))
+	for _, st := range []struct {
+		role  constructs.IConstruct
+		login bool
+	}{
+		{pl.Roles[buildspecs.Build], true},
+		{pl.Roles[buildspecs.Verify], true},
+		{pl.Roles[buildspecs.Publish], false},
+	} {
+		suppress(st.role, "AwsSolutions-IAM5",
+			"CDK grants for CodeBuild: read the source artifact from this pipeline's artifact bucket (object keys are per execution), decrypt with this stack's key, write its own log streams and report groups.",
+			append(append([]any{}, artifacts...), codeBuildFindings...))
+		if st.login {
+			suppress(st.role, "AwsSolutions-IAM5",
+				"ecr:GetAuthorizationToken (docker login) has no resource-level permissions; it is the only action on '*' (asserted by stacks tests).",
+				[]any{"Resource::*"})
+		}
+	}
+	pipelineFindings := append(artifacts, "Action::s3:DeleteObject*", "Action::s3:Abort*")
+	suppress(pl.Pipeline.Role(), "AwsSolutions-IAM5",
+		"CDK grants for CodePipeline: read and write artifacts in this pipeline's own artifact bucket, encrypted with this stack's key.",
+		pipelineFindings)
+	if pl.SourceBucket != nil {
+		suppress(pl.Pipeline.Node().FindChild(jsii.String("Source")), "AwsSolutions-IAM5",
+			"CDK grants for the S3 source action: read the source bucket and write the source artifact to this pipeline's artifact bucket, encrypted with this stack's key.",
+			pipelineFindings)
+	}
+	suppress(pl.AccessLogs, "AwsSolutions-S1",
+		"This bucket receives the server access logs of the artifact and source buckets; logging it into itself would loop.",
+		nil)
+}
