@@ -50,7 +50,7 @@ func suppress(c constructs.IConstruct, id, reason string, appliesTo []any) {
 	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{sup}, jsii.Bool(true))
 }
 
-func (s *EvergreenStack) suppressNagFindings() {
+func (s *EvergreenStack) suppressNagFindings(cfg Config) {
 	pl := s.Pipeline
 	artifacts := artifactFindings(*s.Stack.GetLogicalId(pl.ArtifactBucket.Node().DefaultChild().(awscdk.CfnElement)))
 	for _, st := range []struct {
@@ -74,10 +74,13 @@ func (s *EvergreenStack) suppressNagFindings() {
 	suppress(pl.Pipeline.Role(), "AwsSolutions-IAM5",
 		"CDK grants for CodePipeline: read and write artifacts in this pipeline's own artifact bucket, encrypted with this stack's key.",
 		pipelineFindings)
-	if pl.SourceBucket != nil {
-		suppress(pl.Pipeline.Node().FindChild(jsii.String("Source")), "AwsSolutions-IAM5",
-			"CDK grants for the S3 source action: read the source bucket and write the source artifact to this pipeline's artifact bucket, encrypted with this stack's key.",
-			pipelineFindings)
+	suppress(pl.Pipeline.Node().FindChild(jsii.String("Source")), "AwsSolutions-IAM5",
+		"CDK grants for the source action: write the source artifact to this pipeline's own artifact bucket, encrypted with this stack's key.",
+		pipelineFindings)
+	if cfg.PullOrganization != "" {
+		suppress(s.Repositories.Construct, "AwsSolutions-ECR1",
+			"The '*' principal is limited to the organization by an aws:PrincipalOrgID condition, and to the three read-only pull actions.",
+			nil)
 	}
 	suppress(pl.AccessLogs, "AwsSolutions-S1",
 		"This bucket receives the server access logs of the artifact and source buckets; logging it into itself would loop.",

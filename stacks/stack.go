@@ -65,7 +65,7 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	})
 	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, Config: p.Config, Key: s.Key})
 
-	s.suppressNagFindings()
+	s.suppressNagFindings(p.Config)
 
 	for _, name := range s.Repositories.Names {
 		awscdk.NewCfnOutput(stack, jsii.String("RepositoryUri"+outputID(name)), &awscdk.CfnOutputProps{

@@ -1,0 +1,316 @@
+package stacks_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/stacks"
+)
+
+// projectsByStage maps each CodeBuild project to its spec through the
+// buildspec it carries.
+func projectsByStage(t *testing.T, s synthesized) map[string]map[string]any {
+	t.Helper()
+	out := map[string]map[string]any{}
+	projects := resources(s, "AWS::CodeBuild::Project")
+	for _, spec := range s.specs {
+		found := false
+		for _, p := range projects {
+			src := props(p)["Source"].(map[string]any)
+			if src["BuildSpec"] == string(spec.Content) {
+				out[spec.FileName()] = p
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no project carries the %s buildspec byte for byte", spec.FileName())
+		}
+	}
+	if len(projects) != len(s.specs) {
+		t.Errorf("%d CodeBuild projects for %d buildspecs", len(projects), len(s.specs))
+	}
+	return out
+}
+
+func TestProjectsInlineTheCommittedBuildspecs(t *testing.T) {
+	if len(def.specs) != 3 {
+		t.Fatalf("the default list renders %d buildspecs, want build, verify and publish", len(def.specs))
+	}
+	for name, p := range projectsByStage(t, def) {
+		committed, err := os.ReadFile(filepath.Join("buildspecs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := props(p)["Source"].(map[string]any)["BuildSpec"]; got != string(committed) {
+			t.Errorf("the project's inline buildspec differs from the committed buildspecs/%s: run go run ./cmd/genbuildspecs", name)
+		}
+	}
+}
+
+func TestBatchProjects(t *testing.T) {
+	projects := projectsByStage(t, def)
+	want := map[string]struct {
+		builds     float64
+		privileged bool
+		timeout    float64
+	}{
+		// 7 runtime-versions, two architectures each
+		"build.yml":   {14, true, 60},
+		"verify.yml":  {14, true, 30},
+		"publish.yml": {7, false, 15},
+	}
+	for name, w := range want {
+		p := props(projects[name])
+		batch, ok := p["BuildBatchConfig"].(map[string]any)
+		if !ok {
+			t.Errorf("%s: batch builds are not enabled", name)
+			continue
+		}
+		r := batch["Restrictions"].(map[string]any)
+		if r["MaximumBuildsAllowed"] != w.builds {
+			t.Errorf("%s: MaximumBuildsAllowed = %v, want %v (one per build-graph entry)", name, r["MaximumBuildsAllowed"], w.builds)
+		}
+		if got := jsonString(t, r["ComputeTypesAllowed"]); got != `["BUILD_GENERAL1_SMALL"]` {
+			t.Errorf("%s: ComputeTypesAllowed = %s", name, got)
+		}
+		if batch["ServiceRole"] == nil {
+			t.Errorf("%s: no batch service role", name)
+		}
+		if batch["TimeoutInMins"] != w.timeout*w.builds {
+			t.Errorf("%s: batch timeout %v, want %v (every build queued behind the others)", name, batch["TimeoutInMins"], w.timeout*w.builds)
+		}
+		if p["TimeoutInMinutes"] != w.timeout {
+			t.Errorf("%s: build timeout %v, want %v", name, p["TimeoutInMinutes"], w.timeout)
+		}
+		// No cdk-nag rule checks privileged mode: Docker-in-Docker is only
+		// for the stages that run Docker.
+		env := p["Environment"].(map[string]any)
+		if priv, _ := env["PrivilegedMode"].(bool); priv != w.privileged {
+			t.Errorf("%s: PrivilegedMode = %v, want %v", name, priv, w.privileged)
+		}
+		if strings.Contains(string(mustSpec(t, def, name).Content), "privileged-mode") != w.privileged {
+			t.Errorf("%s: build-graph entries disagree with the project on privileged mode", name)
+		}
+	}
+}
+
+func mustSpec(t *testing.T, s synthesized, name string) buildspecs.Spec {
+	t.Helper()
+	for _, sp := range s.specs {
+		if sp.FileName() == name {
+			return sp
+		}
+	}
+	t.Fatalf("no spec %s", name)
+	return buildspecs.Spec{}
+}
+
+type stage struct {
+	Name    string
+	Actions []struct {
+		Name            string
+		ActionTypeId    map[string]string
+		Configuration   map[string]any
+		RunOrder        float64
+		InputArtifacts  []map[string]string
+		OutputArtifacts []map[string]string
+	}
+	OnFailure map[string]any
+}
+
+func pipelineStages(t *testing.T, s synthesized) (map[string]any, []stage) {
+	t.Helper()
+	pipelines := resources(s, "AWS::CodePipeline::Pipeline")
+	if len(pipelines) != 1 {
+		t.Fatalf("%d pipelines, want 1", len(pipelines))
+	}
+	for _, p := range pipelines {
+		var stages []stage
+		if err := json.Unmarshal([]byte(jsonString(t, props(p)["Stages"])), &stages); err != nil {
+			t.Fatal(err)
+		}
+		return props(p), stages
+	}
+	return nil, nil
+}
+
+func TestPipelineStagesInOrderWithBatchBuilds(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		s        synthesized
+		revision string
+	}{
+		{"default (S3 source)", def, "#{SourceVariables.VersionId}"},
+		{"configured (Git source)", configured, "#{SourceVariables.CommitId}"},
+	} {
+		p, stages := pipelineStages(t, c.s)
+		if p["PipelineType"] != "V2" {
+			t.Errorf("%s: PipelineType %v, want V2", c.name, p["PipelineType"])
+		}
+		if p["ExecutionMode"] != "SUPERSEDED" {
+			t.Errorf("%s: ExecutionMode %v, want SUPERSEDED (one execution per stage, the newest waiting one wins)", c.name, p["ExecutionMode"])
+		}
+		var names []string
+		for _, st := range stages {
+			names = append(names, st.Name)
+		}
+		if strings.Join(names, ",") != "Source,Build,Verify,Publish" {
+			t.Fatalf("%s: stages %v, want Source, Build, Verify, Publish", c.name, names)
+		}
+		for _, st := range stages[1:] {
+			if st.OnFailure["Result"] != "RETRY" || jsonString(t, st.OnFailure["RetryConfiguration"]) != `{"RetryMode":"FAILED_ACTIONS"}` {
+				t.Errorf("%s: stage %s does not retry its failed actions once: %v", c.name, st.Name, st.OnFailure)
+			}
+			for _, a := range st.Actions {
+				if a.ActionTypeId["Provider"] != "CodeBuild" {
+					t.Errorf("%s: %s/%s is %v, want CodeBuild", c.name, st.Name, a.Name, a.ActionTypeId["Provider"])
+				}
+				if a.Configuration["BatchEnabled"] != "true" {
+					t.Errorf("%s: %s/%s does not run its project as a batch", c.name, st.Name, a.Name)
+				}
+				var env []map[string]string
+				if err := json.Unmarshal([]byte(a.Configuration["EnvironmentVariables"].(string)), &env); err != nil {
+					t.Fatal(err)
+				}
+				got := map[string]string{}
+				for _, e := range env {
+					got[e["name"]] = e["value"]
+				}
+				if got["PIPELINE_EXECUTION_ID"] != "#{codepipeline.PipelineExecutionId}" || got["SOURCE_REVISION"] != c.revision {
+					t.Errorf("%s: %s/%s passes %v, want the execution id and %s", c.name, st.Name, a.Name, got, c.revision)
+				}
+			}
+		}
+	}
+}
+
+func TestGitSourceTriggersOnPushToItsBranch(t *testing.T) {
+	p, stages := pipelineStages(t, configured)
+	src := stages[0].Actions[0]
+	if src.ActionTypeId["Provider"] != "CodeStarSourceConnection" {
+		t.Fatalf("source provider %v", src.ActionTypeId["Provider"])
+	}
+	c := src.Configuration
+	if c["ConnectionArn"] != configuredSource.ConnectionArn || c["FullRepositoryId"] != configuredSource.Repository || c["BranchName"] != "main" {
+		t.Errorf("source configuration %v", c)
+	}
+	want := `[{"GitConfiguration":{"Push":[{"Branches":{"Includes":["main"]}}],"SourceActionName":"Source"},"ProviderType":"CodeStarSourceConnection"}]`
+	if got := jsonString(t, p["Triggers"]); got != want {
+		t.Errorf("triggers:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestDefaultSourceIsAVersionedBucket(t *testing.T) {
+	_, stages := pipelineStages(t, def)
+	src := stages[0].Actions[0]
+	if src.ActionTypeId["Provider"] != "S3" || src.Configuration["S3ObjectKey"] != stacks.SourceObjectKey {
+		t.Fatalf("default source: %v %v", src.ActionTypeId, src.Configuration)
+	}
+	if src.Configuration["PollForSourceChanges"] != false {
+		t.Errorf("the S3 source polls: %v", src.Configuration["PollForSourceChanges"])
+	}
+	bucketRef := jsonString(t, src.Configuration["S3Bucket"])
+	for id, b := range resources(def, "AWS::S3::Bucket") {
+		if strings.Contains(bucketRef, `"`+id+`"`) {
+			if jsonString(t, props(b)["VersioningConfiguration"]) != `{"Status":"Enabled"}` {
+				t.Errorf("source bucket %s is not versioned: the S3 source needs object versions", id)
+			}
+			return
+		}
+	}
+	t.Errorf("source bucket %s not found", bucketRef)
+}
+
+func TestDailyScheduleStartsThePipeline(t *testing.T) {
+	rules := resources(def, "AWS::Events::Rule")
+	var found bool
+	for _, r := range rules {
+		p := props(r)
+		if p["ScheduleExpression"] == nil {
+			continue
+		}
+		found = true
+		if p["ScheduleExpression"] != "cron(0 4 * * ? *)" {
+			t.Errorf("schedule %v", p["ScheduleExpression"])
+		}
+		targets := p["Targets"].([]any)
+		if len(targets) != 1 {
+			t.Fatalf("schedule targets %v", targets)
+		}
+		target := jsonString(t, targets[0])
+		pipelineID := sortedKeys(resources(def, "AWS::CodePipeline::Pipeline"))[0]
+		if !strings.Contains(target, pipelineID) || !strings.Contains(target, "RoleArn") {
+			t.Errorf("the schedule does not start pipeline %s with a role: %s", pipelineID, target)
+		}
+	}
+	if !found {
+		t.Fatal("no scheduled rule")
+	}
+	// The target role may start this pipeline and nothing else.
+	found = false
+	for _, pol := range resources(def, "AWS::IAM::Policy") {
+		doc := jsonString(t, props(pol)["PolicyDocument"])
+		if strings.Contains(doc, "codepipeline:StartPipelineExecution") {
+			found = true
+			if strings.Count(doc, `"Action"`) != 1 || strings.Contains(doc, `"Resource":"*"`) {
+				t.Errorf("schedule role policy is broader than starting the pipeline: %s", doc)
+			}
+		}
+	}
+	if !found {
+		t.Error("no role may start the pipeline")
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	outputs := def.json["Outputs"].(map[string]any)
+	for _, k := range []string{"RepositoryUriNode", "RepositoryUriNodeCiCd", "RepositoryUriPython", "PipelineName", "PipelineConsole", "SourceBucket", "AlertTopic"} {
+		if outputs[k] == nil {
+			t.Errorf("no output %s (have %v)", k, sortedKeys(outputs))
+		}
+	}
+	if _, ok := configured.json["Outputs"].(map[string]any)["SourceBucket"]; ok {
+		t.Error("a Git-sourced stack outputs a source bucket")
+	}
+}
+
+// The scale case: 60 runtime-versions still make a pipeline CodeBuild and
+// CloudFormation accept, by splitting each stage into parallel parts.
+func TestSixtyVersionsFitCodeBuildAndCloudFormation(t *testing.T) {
+	parts := map[buildspecs.Stage]int{}
+	builds := map[buildspecs.Stage]int{}
+	for _, sp := range sixty.specs {
+		parts[sp.Stage]++
+		builds[sp.Stage] += len(sp.Identifiers)
+		if len(sp.Content) > buildspecs.MaxInlineLen {
+			t.Errorf("%s is %d characters, over CodeBuild's %d", sp.FileName(), len(sp.Content), buildspecs.MaxInlineLen)
+		}
+	}
+	if builds[buildspecs.Build] != 120 || builds[buildspecs.Verify] != 120 || builds[buildspecs.Publish] != 60 {
+		t.Errorf("builds per stage %v, want 120/120/60", builds)
+	}
+	if parts[buildspecs.Build] < 2 {
+		t.Errorf("120 build entries fit in %d part: the test does not exercise splitting", parts[buildspecs.Build])
+	}
+	_, stages := pipelineStages(t, sixty)
+	for _, st := range stages[1:] {
+		want := parts[buildspecs.Stage(strings.ToLower(st.Name))]
+		if len(st.Actions) != want {
+			t.Errorf("stage %s has %d actions, want %d parallel parts", st.Name, len(st.Actions), want)
+		}
+		for _, a := range st.Actions {
+			if a.RunOrder != 1 {
+				t.Errorf("%s/%s runs after the others (RunOrder %v): parts must run in parallel", st.Name, a.Name, a.RunOrder)
+			}
+		}
+	}
+	n := len(sixty.json["Resources"].(map[string]any))
+	if n > stacks.MaxResources || sixty.bytes > stacks.MaxTemplateBytes {
+		t.Errorf("template: %d resources, %d bytes; limits %d and %d", n, sixty.bytes, stacks.MaxResources, stacks.MaxTemplateBytes)
+	}
+	t.Logf("60 versions: %d parts, %d resources, %d template bytes", len(sixty.specs), n, sixty.bytes)
+}

@@ -1,0 +1,218 @@
+package stacks_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/runtimes"
+	"github.com/evergreen-images/evergreen/stacks"
+)
+
+// The stacks are synthesized once for the whole package: aws-cdk-go runs one
+// Node.js process per Go process and every synth goes through it.
+var (
+	defaultList *runtimes.List
+	// def: the default list and cdk.json defaults (S3 source, no consumers).
+	def synthesized
+	// configured: a Git source, consumers, an alert email.
+	configured synthesized
+	// sixty: 60 runtime-versions, 120 builds per stage.
+	sixty synthesized
+)
+
+type synthesized struct {
+	stack    *stacks.EvergreenStack
+	specs    []buildspecs.Spec
+	template assertions.Template
+	json     map[string]any
+	bytes    int
+}
+
+var configuredSource = &stacks.GitSource{
+	ConnectionArn: "arn:aws:codeconnections:eu-west-1:111122223333:connection/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
+	Repository:    "acme/evergreen-images",
+	Branch:        "main",
+}
+
+func TestMain(m *testing.M) {
+	// The package runs from stacks/; the runtime list names folders relative
+	// to the repository root.
+	if err := os.Chdir(".."); err != nil {
+		panic(err)
+	}
+	code := func() int {
+		defer jsii.Close()
+		var err error
+		defaultList, err = runtimes.Load(runtimes.DefaultPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		big, err := sixtyVersions()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		cfg := stacks.DefaultConfig()
+		cfg.Source = configuredSource
+		cfg.PullAccounts = []string{"444455556666", "777788889999"}
+		cfg.PullOrganization = "o-a1b2c3d4e5"
+		cfg.AlarmEmail = "platform@example.com"
+
+		// The feature flags in cdk.json change what the CDK writes: the tests
+		// synthesize with exactly the context `cdk synth` uses.
+		ctx, err := cdkJSONContext()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
+		stacks.AddNagChecks(app)
+		// Every stack must exist before the first synth: the app synthesizes once.
+		def = build(app, "Default", defaultList, stacks.DefaultConfig())
+		configured = build(app, "Configured", defaultList, cfg)
+		sixty = build(app, "Sixty", big, stacks.DefaultConfig())
+		for _, s := range []*synthesized{&def, &configured, &sixty} {
+			s.synth()
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func build(app awscdk.App, id string, l *runtimes.List, cfg stacks.Config) synthesized {
+	specs, err := buildspecs.Generate(l, buildspecs.DefaultImages())
+	if err != nil {
+		panic(err)
+	}
+	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg})
+	return synthesized{stack: s, specs: specs}
+}
+
+func (s *synthesized) synth() {
+	s.template = assertions.Template_FromStack(s.stack.Stack, nil)
+	raw, err := json.Marshal(s.template.ToJSON())
+	if err != nil {
+		panic(err)
+	}
+	if err := json.Unmarshal(raw, &s.json); err != nil {
+		panic(err)
+	}
+	s.bytes = len(raw)
+}
+
+func cdkJSONContext() (map[string]any, error) {
+	data, err := os.ReadFile("cdk.json")
+	if err != nil {
+		return nil, err
+	}
+	var c struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("cdk.json: %w", err)
+	}
+	return c.Context, nil
+}
+
+// sixtyVersions is the scale case of the issue: 60 runtime-versions on two
+// architectures, using the python folder for every runtime.
+func sixtyVersions() (*runtimes.List, error) {
+	var b strings.Builder
+	b.WriteString("runtimes:\n  - name: python\n    versions: [")
+	for v := 0; v < 60; v++ {
+		if v > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "\"3.%d\"", v)
+	}
+	b.WriteString("]\n")
+	return runtimes.Parse("sixty.yaml", []byte(b.String()), "runtimes")
+}
+
+// resources returns the resources of a type, by logical id, sorted by id.
+func resources(s synthesized, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range s.json["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			out[id] = res
+		}
+	}
+	return out
+}
+
+func props(r map[string]any) map[string]any {
+	p, _ := r["Properties"].(map[string]any)
+	return p
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func jsonString(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestNoNagFindings(t *testing.T) {
+	nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, c := range []struct {
+		name string
+		s    synthesized
+	}{{"default", def}, {"configured", configured}, {"sixty", sixty}} {
+		a := assertions.Annotations_FromStack(c.s.stack.Stack)
+		for _, level := range []string{"error", "warning"} {
+			var got any
+			if level == "error" {
+				got = a.FindError(jsii.String("*"), nag)
+			} else {
+				got = a.FindWarning(jsii.String("*"), nag)
+			}
+			var entries []struct {
+				ID    string `json:"id"`
+				Entry struct {
+					Data any `json:"data"`
+				} `json:"entry"`
+			}
+			raw, _ := json.Marshal(got)
+			if err := json.Unmarshal(raw, &entries); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("%s stack: unsuppressed cdk-nag %s at %s: %v", c.name, level, e.ID, e.Entry.Data)
+			}
+		}
+	}
+}
+
+func TestNoCustomResourcesOrFunctions(t *testing.T) {
+	// Each Custom:: resource is a Lambda function someone has to patch and pay for.
+	for name, s := range map[string]synthesized{"default": def, "configured": configured} {
+		for id, r := range s.json["Resources"].(map[string]any) {
+			typ := r.(map[string]any)["Type"].(string)
+			if strings.HasPrefix(typ, "Custom::") || typ == "AWS::Lambda::Function" || typ == "AWS::CloudFormation::CustomResource" {
+				t.Errorf("%s stack: unexpected %s %s", name, typ, id)
+			}
+		}
+	}
+}
