@@ -258,14 +258,16 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
 		}
 	}
 	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("RuntimeRepositories"),
+		// Sids carry the stage: one role may hold several stages' grants
+		// (the GitHub workflow's role), and IAM refuses duplicate Sids.
+		Sid:       jsii.String(title(st) + "RuntimeRepositories"),
 		Actions:   jsii.Strings(actions...),
 		Resources: &arns,
 	}))
 	if st != buildspecs.Publish {
 		// docker login; ECR offers no resource-level permission for it.
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-			Sid:       jsii.String("DockerLogin"),
+			Sid:       jsii.String(title(st) + "DockerLogin"),
 			Actions:   jsii.Strings("ecr:GetAuthorizationToken"),
 			Resources: jsii.Strings("*"),
 		}))

@@ -44,7 +44,6 @@ func NewRepositories(scope constructs.Construct, id string, p *RepositoriesProps
 			// The images are the organisation's: deleting the stack keeps them.
 			RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
 			ImageScanOnPush: jsii.Bool(true),
-			Encryption:      awsecr.RepositoryEncryption_AES_256(),
 			// Dated tags are immutable so a pinned tag always means the same
 			// image; moving tags and drafts stay mutable so daily publishes
 			// and retried builds can move them. One wildcard tells them
@@ -55,6 +54,9 @@ func NewRepositories(scope constructs.Construct, id string, p *RepositoriesProps
 			},
 			LifecycleRules: lifecycleRules(rt, p.Config),
 		})
+		// AES256 is ECR's default; written out so the template states it.
+		repo.Node().DefaultChild().(awsecr.CfnRepository).AddPropertyOverride(
+			jsii.String("EncryptionConfiguration.EncryptionType"), jsii.String("AES256"))
 		if len(p.Config.PullAccounts) > 0 || p.Config.PullOrganization != "" {
 			for _, s := range pullStatements(p.Config) {
 				repo.AddToResourcePolicy(s)

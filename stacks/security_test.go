@@ -1,0 +1,328 @@
+package stacks_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// statement is an IAM policy statement as CloudFormation writes it.
+type statement struct {
+	Effect    string
+	Action    any
+	Resource  any
+	Principal any
+	Condition any
+}
+
+func (s statement) actions() []string   { return strs(s.Action) }
+func (s statement) resources() []string { return strsJSON(s.Resource) }
+
+func strs(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return []string{t}
+	case []any:
+		var out []string
+		for _, x := range t {
+			out = append(out, x.(string))
+		}
+		return out
+	}
+	return nil
+}
+
+// strsJSON renders each resource (a string or an intrinsic) as JSON text.
+func strsJSON(v any) []string {
+	var items []any
+	switch t := v.(type) {
+	case []any:
+		items = t
+	case nil:
+	default:
+		items = []any{t}
+	}
+	var out []string
+	for _, x := range items {
+		b, _ := json.Marshal(x)
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// rolePolicies returns the statements attached to the role whose logical id
+// starts with prefix.
+func rolePolicies(t *testing.T, s synthesized, prefix string) (string, []statement) {
+	t.Helper()
+	var roleID string
+	for id := range resources(s, "AWS::IAM::Role") {
+		if strings.HasPrefix(id, prefix) {
+			if roleID != "" {
+				t.Fatalf("two roles start with %s", prefix)
+			}
+			roleID = id
+		}
+	}
+	if roleID == "" {
+		t.Fatalf("no role %s*", prefix)
+	}
+	var out []statement
+	for _, p := range resources(s, "AWS::IAM::Policy") {
+		if !strings.Contains(jsonString(t, props(p)["Roles"]), `"`+roleID+`"`) {
+			continue
+		}
+		var doc struct{ Statement []statement }
+		if err := json.Unmarshal([]byte(jsonString(t, props(p)["PolicyDocument"])), &doc); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, doc.Statement...)
+	}
+	return roleID, out
+}
+
+func ecrActions(stmts []statement) (onRepos, onStar []string) {
+	for _, s := range stmts {
+		for _, a := range s.actions() {
+			if !strings.HasPrefix(a, "ecr:") {
+				continue
+			}
+			if slices.Contains(s.resources(), `"*"`) {
+				onStar = append(onStar, a)
+			} else {
+				onRepos = append(onRepos, a)
+			}
+		}
+	}
+	slices.Sort(onRepos)
+	slices.Sort(onStar)
+	return onRepos, onStar
+}
+
+func TestEachStageRoleHasExactlyItsECRGrants(t *testing.T) {
+	push := []string{"ecr:BatchCheckLayerAvailability", "ecr:CompleteLayerUpload", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart"}
+	want := map[string]struct {
+		onRepos, onStar []string
+	}{
+		"ImagesBuildRole":   {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}, []string{"ecr:GetAuthorizationToken"}},
+		"ImagesVerifyRole":  {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}, []string{"ecr:GetAuthorizationToken"}},
+		"ImagesPublishRole": {[]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:ListImages", "ecr:PutImage"}, nil},
+	}
+	repoIDs := sortedKeys(resources(def, "AWS::ECR::Repository"))
+	for prefix, w := range want {
+		_, stmts := rolePolicies(t, def, prefix)
+		onRepos, onStar := ecrActions(stmts)
+		if !slices.Equal(onRepos, w.onRepos) || !slices.Equal(onStar, w.onStar) {
+			t.Errorf("%s: ECR actions on the repositories %v and on * %v; want %v and %v", prefix, onRepos, onStar, w.onRepos, w.onStar)
+		}
+		for _, s := range stmts {
+			for _, a := range s.actions() {
+				if strings.HasPrefix(a, "ecr:") && a != "ecr:GetAuthorizationToken" {
+					var got []string
+					for _, r := range s.resources() {
+						for _, id := range repoIDs {
+							if strings.Contains(r, `"`+id+`"`) {
+								got = append(got, id)
+							}
+						}
+					}
+					if len(got) != len(s.resources()) || len(got) != len(repoIDs) {
+						t.Errorf("%s: %s applies to %v, want exactly the runtime repositories %v", prefix, a, s.resources(), repoIDs)
+					}
+				}
+			}
+		}
+		if prefix == "ImagesVerifyRole" {
+			for _, a := range []string{"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchDeleteImage"} {
+				if slices.Contains(onRepos, a) {
+					t.Errorf("Verify may %s: it must only pull", a)
+				}
+			}
+		}
+		if prefix == "ImagesPublishRole" {
+			for _, a := range append(push, "ecr:GetDownloadUrlForLayer") {
+				if slices.Contains(onRepos, a) {
+					t.Errorf("Publish may %s: it moves manifests, never layers", a)
+				}
+			}
+		}
+	}
+}
+
+// Nothing in the stack may act on "*" but docker login and the key policy's
+// own statements.
+func TestOnlyGetAuthorizationTokenIsOnStar(t *testing.T) {
+	for _, s := range []synthesized{def, configured} {
+		for id, p := range resources(s, "AWS::IAM::Policy") {
+			var doc struct{ Statement []statement }
+			if err := json.Unmarshal([]byte(jsonString(t, props(p)["PolicyDocument"])), &doc); err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range doc.Statement {
+				if slices.Contains(st.resources(), `"*"`) && !slices.Equal(st.actions(), []string{"ecr:GetAuthorizationToken"}) {
+					t.Errorf("%s grants %v on *", id, st.actions())
+				}
+			}
+		}
+	}
+}
+
+func TestPipelineRoleStartsOnlyItsOwnProjects(t *testing.T) {
+	projectIDs := sortedKeys(resources(def, "AWS::CodeBuild::Project"))
+	for id, p := range resources(def, "AWS::IAM::Policy") {
+		var doc struct{ Statement []statement }
+		if err := json.Unmarshal([]byte(jsonString(t, props(p)["PolicyDocument"])), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range doc.Statement {
+			for _, a := range st.actions() {
+				if !strings.HasPrefix(a, "codebuild:Start") && !strings.HasPrefix(a, "codebuild:BatchGetBuild") && !strings.HasPrefix(a, "codebuild:Stop") {
+					continue
+				}
+				for _, r := range st.resources() {
+					if !slices.ContainsFunc(projectIDs, func(pid string) bool { return strings.Contains(r, `"`+pid+`"`) }) {
+						t.Errorf("%s: %s on %s, which is not one of this pipeline's projects", id, a, r)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestRepositoriesAreKeptScannedEncryptedAndDatedTagsImmutable(t *testing.T) {
+	repos := resources(def, "AWS::ECR::Repository")
+	var names []string
+	for id, r := range repos {
+		p := props(r)
+		names = append(names, p["RepositoryName"].(string))
+		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s is not retained: deleting the stack would delete the organisation's images", id)
+		}
+		if !strings.Contains(id, strings.ReplaceAll(p["RepositoryName"].(string), "-", "")) {
+			t.Errorf("logical id %s does not come from the runtime name %v", id, p["RepositoryName"])
+		}
+		if jsonString(t, p["ImageScanningConfiguration"]) != `{"ScanOnPush":true}` {
+			t.Errorf("%s: scan on push is off", id)
+		}
+		if jsonString(t, p["EncryptionConfiguration"]) != `{"EncryptionType":"AES256"}` {
+			t.Errorf("%s: encryption %v", id, p["EncryptionConfiguration"])
+		}
+		if p["ImageTagMutability"] != "MUTABLE_WITH_EXCLUSION" || jsonString(t, p["ImageTagMutabilityExclusionFilters"]) != `[{"ImageTagMutabilityExclusionFilterType":"WILDCARD","ImageTagMutabilityExclusionFilterValue":"*-r20*"}]` {
+			t.Errorf("%s: dated tags are not immutable: %v %v", id, p["ImageTagMutability"], p["ImageTagMutabilityExclusionFilters"])
+		}
+		if p["RepositoryPolicyText"] != nil {
+			t.Errorf("%s has a repository policy with no consumers configured: %v", id, p["RepositoryPolicyText"])
+		}
+	}
+	slices.Sort(names)
+	if strings.Join(names, ",") != "node,node-ci-cd,python" {
+		t.Errorf("repositories %v, want one per runtime", names)
+	}
+}
+
+func TestConsumersMayOnlyPull(t *testing.T) {
+	for id, r := range resources(configured, "AWS::ECR::Repository") {
+		var doc struct{ Statement []statement }
+		if err := json.Unmarshal([]byte(jsonString(t, props(r)["RepositoryPolicyText"])), &doc); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if len(doc.Statement) != 2 {
+			t.Fatalf("%s: %d statements, want accounts and organization", id, len(doc.Statement))
+		}
+		for _, s := range doc.Statement {
+			a := s.actions()
+			slices.Sort(a)
+			if !slices.Equal(a, []string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}) {
+				t.Errorf("%s: consumers may %v", id, a)
+			}
+		}
+		text := jsonString(t, doc.Statement)
+		for _, want := range []string{"444455556666", "777788889999", `"aws:PrincipalOrgID":"o-a1b2c3d4e5"`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: policy lacks %s: %s", id, want, text)
+			}
+		}
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	topics := resources(configured, "AWS::SNS::Topic")
+	if len(topics) != 1 {
+		t.Fatalf("%d topics", len(topics))
+	}
+	topicID := sortedKeys(topics)[0]
+	if props(topics[topicID])["KmsMasterKeyId"] == nil {
+		t.Error("the alert topic is not encrypted")
+	}
+	subs := resources(configured, "AWS::SNS::Subscription")
+	if len(subs) != 1 || props(subs[sortedKeys(subs)[0]])["Endpoint"] != "platform@example.com" || props(subs[sortedKeys(subs)[0]])["Protocol"] != "email" {
+		t.Errorf("email subscription: %v", subs)
+	}
+	if len(resources(def, "AWS::SNS::Subscription")) != 0 {
+		t.Error("a subscription exists with no alarm email configured")
+	}
+
+	var failureRule bool
+	for _, r := range resources(configured, "AWS::Events::Rule") {
+		p := props(r)
+		pattern := jsonString(t, p["EventPattern"])
+		if strings.Contains(pattern, `"state":["FAILED"]`) {
+			failureRule = true
+			if !strings.Contains(pattern, "CodePipeline Pipeline Execution State Change") || !strings.Contains(jsonString(t, p["Targets"]), topicID) {
+				t.Errorf("failure rule %s does not notify the topic: %s", pattern, jsonString(t, p["Targets"]))
+			}
+		}
+	}
+	if !failureRule {
+		t.Error("no rule notifies on a failed execution")
+	}
+
+	alarms := resources(configured, "AWS::CloudWatch::Alarm")
+	if len(alarms) != 1 {
+		t.Fatalf("%d alarms", len(alarms))
+	}
+	a := props(alarms[sortedKeys(alarms)[0]])
+	if a["EvaluationPeriods"] != 48.0 || a["DatapointsToAlarm"] != 48.0 || a["Period"] != 3600.0 || a["TreatMissingData"] != "breaching" || a["ComparisonOperator"] != "LessThanThreshold" || a["Threshold"] != 1.0 {
+		t.Errorf("staleness alarm does not fire after 48 hours without a success: %v", a)
+	}
+	if !strings.Contains(jsonString(t, a["AlarmActions"]), topicID) {
+		t.Errorf("staleness alarm does not notify the topic: %v", a["AlarmActions"])
+	}
+	filters := resources(configured, "AWS::Logs::MetricFilter")
+	if len(filters) != 1 || !strings.Contains(jsonString(t, props(filters[sortedKeys(filters)[0]])), `SUCCEEDED`) {
+		t.Errorf("no metric filter counts successful executions: %v", filters)
+	}
+}
+
+func TestLogsAndBuckets(t *testing.T) {
+	for id, lg := range resources(def, "AWS::Logs::LogGroup") {
+		p := props(lg)
+		if p["RetentionInDays"] != 90.0 {
+			t.Errorf("log group %s retention %v", id, p["RetentionInDays"])
+		}
+		if p["KmsKeyId"] == nil {
+			t.Errorf("log group %s is not encrypted", id)
+		}
+	}
+	for id, b := range resources(def, "AWS::S3::Bucket") {
+		p := props(b)
+		if jsonString(t, p["PublicAccessBlockConfiguration"]) != `{"BlockPublicAcls":true,"BlockPublicPolicy":true,"IgnorePublicAcls":true,"RestrictPublicBuckets":true}` {
+			t.Errorf("bucket %s is not private", id)
+		}
+		if p["BucketEncryption"] == nil {
+			t.Errorf("bucket %s is not encrypted", id)
+		}
+		if p["LifecycleConfiguration"] == nil {
+			t.Errorf("bucket %s keeps objects forever", id)
+		}
+	}
+	sslOnly := 0
+	for _, bp := range resources(def, "AWS::S3::BucketPolicy") {
+		if strings.Contains(jsonString(t, props(bp)), `"aws:SecureTransport":"false"`) {
+			sslOnly++
+		}
+	}
+	if buckets := len(resources(def, "AWS::S3::Bucket")); sslOnly != buckets {
+		t.Errorf("%d of %d buckets refuse plain HTTP", sslOnly, buckets)
+	}
+}
