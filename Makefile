@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup synth test buildspecs
+.PHONY: setup synth test buildspecs bench
 
 setup:
 	@bash .ci/setup.sh
@@ -22,3 +22,7 @@ test: setup
 # Regenerate buildspecs/*.yml after editing runtimes/runtimes.yaml.
 buildspecs:
 	go run ./cmd/genbuildspecs
+
+# Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
+bench: setup
+	go run ./cmd/benchsynth
