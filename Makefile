@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup synth test buildspecs bench
+.PHONY: setup synth test deploy buildspecs bench
 
 setup:
 	@bash .ci/setup.sh
@@ -18,6 +18,11 @@ synth: setup
 
 test: setup
 	go test -count=1 ./...
+
+# Deploy to the account and region of your AWS credentials (run
+# `cdk bootstrap` once per account and region first).
+deploy: setup
+	cdk deploy
 
 # Regenerate buildspecs/*.yml after editing runtimes/runtimes.yaml.
 buildspecs:
