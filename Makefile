@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup synth test deploy buildspecs bench
+.PHONY: setup synth test deploy buildspecs workflow bench
 
 setup:
 	@bash .ci/setup.sh
@@ -27,6 +27,10 @@ deploy: setup
 # Regenerate buildspecs/*.yml after editing runtimes/runtimes.yaml.
 buildspecs:
 	go run ./cmd/genbuildspecs
+
+# Regenerate .github/workflows/images.yml after editing the list or cdk.json.
+workflow:
+	go run ./cmd/genworkflow
 
 # Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
 bench: setup

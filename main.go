@@ -47,6 +47,10 @@ func run() (err error) {
 	if err != nil {
 		return err
 	}
+	gh, err := stacks.GitHubConfigFromContext(get)
+	if err != nil {
+		return err
+	}
 
 	defer jsii.Close()
 	// A construct that rejects its props panics through jsii; report its
@@ -69,6 +73,7 @@ func run() (err error) {
 		List:   list,
 		Specs:  specs,
 		Config: cfg,
+		GitHub: gh,
 	})
 	stacks.AddNagChecks(app)
 	asm := app.Synth(nil)

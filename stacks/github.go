@@ -150,26 +150,10 @@ func NewGitHubAccess(scope constructs.Construct, id string, p *GitHubAccessProps
 		Description:        jsii.String(fmt.Sprintf("GitHub Actions (%s, branch %s): build, verify and publish the evergreen images", g.Repository, g.Branch)),
 		MaxSessionDuration: awscdk.Duration_Hours(jsii.Number(1)),
 	})
-	// Exactly the CodeBuild stages' grants, and nothing else. grantStage
-	// names its statements by kind (RuntimeRepositories, DockerLogin), and
-	// IAM rejects a policy that repeats a Sid, so each stage's statements
-	// are prefixed with the stage on their way into the one role.
+	// Exactly the CodeBuild stages' grants, and nothing else (grantStage
+	// names each statement after its stage, so the Sids do not collide).
 	for _, st := range buildspecs.Stages {
-		grantStage(&stageSids{Role: a.Role, stage: title(st)}, st, p.Repositories)
+		grantStage(a.Role, st, p.Repositories)
 	}
 	return a
-}
-
-// stageSids is the role as grantStage sees it: every statement added gets the
-// stage name in front of its Sid, e.g. BuildRuntimeRepositories.
-type stageSids struct {
-	awsiam.Role
-	stage string
-}
-
-func (r *stageSids) AddToPrincipalPolicy(s awsiam.PolicyStatement) *awsiam.AddToPrincipalPolicyResult {
-	if sid := s.Sid(); sid != nil && *sid != "" {
-		s.SetSid(jsii.String(r.stage + *sid))
-	}
-	return r.Role.AddToPrincipalPolicy(s)
 }

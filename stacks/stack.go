@@ -23,6 +23,8 @@ type EvergreenStackProps struct {
 	List   *runtimes.List
 	Specs  []buildspecs.Spec
 	Config Config
+	// GitHub, if set, adds the OIDC role the generated GitHub workflow assumes.
+	GitHub *GitHubConfig
 }
 
 // EvergreenStack is what `cdk deploy` creates.
@@ -32,6 +34,8 @@ type EvergreenStack struct {
 	Repositories *Repositories
 	Pipeline     *Pipeline
 	Alerts       *Alerts
+	// GitHub is nil unless EvergreenStackProps.GitHub is set.
+	GitHub *GitHubAccess
 }
 
 // NewEvergreenStack composes the stack.
@@ -57,6 +61,13 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	}), nil)
 
 	s.Repositories = NewRepositories(stack, "Repositories", &RepositoriesProps{List: p.List, Config: p.Config})
+	if p.GitHub != nil {
+		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.GitHub, Repositories: s.Repositories})
+		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
+			Description: jsii.String("Set as the GitHub repository variable AWS_ROLE_ARN"),
+			Value:       s.GitHub.Role.RoleArn(),
+		})
+	}
 	s.Pipeline = NewPipeline(stack, "Images", &PipelineProps{
 		Specs:        p.Specs,
 		Repositories: s.Repositories,

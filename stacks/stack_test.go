@@ -78,9 +78,19 @@ func TestMain(m *testing.M) {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 		stacks.AddNagChecks(app)
 		// Every stack must exist before the first synth: the app synthesizes once.
-		def = build(app, "Default", defaultList, stacks.DefaultConfig())
-		configured = build(app, "Configured", defaultList, cfg)
-		sixty = build(app, "Sixty", big, stacks.DefaultConfig())
+		gh, err := stacks.GitHubConfigFromContext(func(key string) any {
+			if key == stacks.CtxGitHub {
+				return map[string]any{"repository": "acme/evergreen-images", "branch": "main"}
+			}
+			return nil
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		def = build(app, "Default", defaultList, stacks.DefaultConfig(), nil)
+		configured = build(app, "Configured", defaultList, cfg, gh)
+		sixty = build(app, "Sixty", big, stacks.DefaultConfig(), nil)
 		for _, s := range []*synthesized{&def, &configured, &sixty} {
 			s.synth()
 		}
@@ -89,12 +99,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func build(app awscdk.App, id string, l *runtimes.List, cfg stacks.Config) synthesized {
+func build(app awscdk.App, id string, l *runtimes.List, cfg stacks.Config, gh *stacks.GitHubConfig) synthesized {
 	specs, err := buildspecs.Generate(l, buildspecs.DefaultImages())
 	if err != nil {
 		panic(err)
 	}
-	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg})
+	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg, GitHub: gh})
 	return synthesized{stack: s, specs: specs}
 }
 
