@@ -99,7 +99,7 @@ delete_drafts() {
   for arch in $ARCHITECTURES; do ids="$ids imageTag=$(draft_tag "$arch")"; done
   # shellcheck disable=SC2086 # one image id per word
   aws ecr batch-delete-image --repository-name "$RUNTIME" --image-ids $ids \
-    --query 'failures[?failureCode!=` + "`ImageNotFound`" + `]' --output json > "$work/failures"
+    --query "failures[?failureCode!='ImageNotFound']" --output json > "$work/failures"
   if [ "$(jq length "$work/failures")" != 0 ]; then
     cat "$work/failures" >&2
     return 1
