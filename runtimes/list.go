@@ -265,7 +265,7 @@ func (p *parser) parse(data []byte) *List {
 	for _, kv := range pairs(root) {
 		switch kv[0].Value {
 		case "runtimes":
-			runtimesNode = kv[1]
+			runtimesNode = resolve(kv[1])
 		default:
 			p.add(kv[0].Line, "", "the only top-level key is 'runtimes'; remove or rename this one", "unknown key %q", kv[0].Value)
 		}
@@ -306,6 +306,7 @@ var runtimeKeys = []string{"name", "versions", "architectures", "base-image", "b
 
 func (p *parser) runtime(i int, n *yaml.Node) (Runtime, bool) {
 	entry := fmt.Sprintf("runtimes[%d]", i)
+	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
 		p.add(n.Line, entry, "write each runtime as a mapping, for example:\n"+exampleList, "must be a mapping with at least 'name' and 'versions'")
 		return Runtime{}, false
@@ -322,7 +323,7 @@ func (p *parser) runtime(i int, n *yaml.Node) (Runtime, bool) {
 			p.add(kv[0].Line, entry, "keep one of them", "key %q appears twice", k)
 			continue
 		}
-		fields[k] = kv[1]
+		fields[k] = resolve(kv[1])
 	}
 
 	rt := Runtime{}
@@ -398,6 +399,7 @@ func (p *parser) versions(n *yaml.Node, entry string, line int) []string {
 	seen := map[string]bool{}
 	maxLen := maxTagLen - len("draft-") - len("-arm64-") - executionIDLen
 	for _, vn := range n.Content {
+		vn = resolve(vn)
 		v, ok := p.scalar(vn, entry, "version")
 		if !ok {
 			continue
@@ -434,6 +436,7 @@ func (p *parser) architectures(n *yaml.Node, entry string) []Arch {
 	var out []Arch
 	seen := map[Arch]bool{}
 	for _, an := range n.Content {
+		an = resolve(an)
 		v, ok := p.scalar(an, entry, "architecture")
 		if !ok {
 			continue
@@ -506,6 +509,7 @@ func (p *parser) identifiers(l *List, n *yaml.Node) {
 // scalar returns a plain string. Unquoted numbers are refused: YAML reads
 // 3.10 as the float 3.1, which silently builds the wrong version.
 func (p *parser) scalar(n *yaml.Node, entry, what string) (string, bool) {
+	n = resolve(n)
 	if n.Kind != yaml.ScalarNode {
 		p.add(n.Line, entry, fmt.Sprintf("write %s as a single quoted string", what), "%s must be a string", what)
 		return "", false
@@ -519,6 +523,17 @@ func (p *parser) scalar(n *yaml.Node, entry, what string) (string, bool) {
 		p.add(n.Line, entry, fmt.Sprintf("write %s as a quoted string", what), "%s %q is not a string", what, n.Value)
 	}
 	return "", false
+}
+
+// resolve follows a YAML alias (*name) to the node its anchor (&name) marks,
+// so a list that reuses a value through an anchor reads as if it were written
+// out (unresolved, an aliased versions list was reported as "must be a
+// non-empty list").
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
 }
 
 func pairs(m *yaml.Node) [][2]*yaml.Node {
