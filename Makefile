@@ -16,8 +16,13 @@ synth: setup
 	cdk synth --quiet
 	@echo "synthesized: cdk.out/EvergreenImages.template.json"
 
+# The external checks (cfn-lint, shellcheck, hadolint, the buildspec schema,
+# actionlint, zizmor, the bad-input corpus) each write one line, what they
+# checked and how long it took, to CHECK_REPORT; it is printed after the run.
 test: setup
-	go test -count=1 ./...
+	@rm -f .tools/checks.log
+	@status=0; CHECK_REPORT=$(CURDIR)/.tools/checks.log go test -count=1 ./... || status=$$?; \
+	echo "== external checks"; cat .tools/checks.log 2>/dev/null; exit $$status
 
 # Deploy to the account and region of your AWS credentials (run
 # `cdk bootstrap` once per account and region first).

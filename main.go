@@ -30,14 +30,17 @@ func run() (err error) {
 	// Everything is validated before the CDK starts (its Node.js process
 	// costs seconds) and before the first construct exists, so a bad list or
 	// context value fails fast and writes nothing.
-	ctx, err := cdkContext()
+	ctx, fromFile, err := cdkContext()
 	if err != nil {
 		return err
 	}
 	get := func(key string) any { return ctx[key] }
-	listPath := runtimes.DefaultPath
-	if v, ok := get(stacks.CtxRuntimeList).(string); ok && v != "" {
-		listPath = v
+	listPath, err := stacks.ContextString(get, stacks.CtxRuntimeList)
+	if err != nil {
+		return err
+	}
+	if listPath == "" {
+		listPath = runtimes.DefaultPath
 	}
 	list, err := runtimes.Load(listPath)
 	if err != nil {
@@ -60,7 +63,13 @@ func run() (err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
-	app := awscdk.NewApp(nil)
+	// Under the CLI the app reads the same context from CDK_CONTEXT_JSON
+	// itself; run directly, it gets cdk.json's, feature flags included.
+	var appProps *awscdk.AppProps
+	if fromFile {
+		appProps = &awscdk.AppProps{Context: &ctx}
+	}
+	app := awscdk.NewApp(appProps)
 	specs, err := buildspecs.Generate(list, buildspecs.DefaultImages())
 	if err != nil {
 		return err
@@ -83,27 +92,44 @@ func run() (err error) {
 // cdkContext reads the context the CDK CLI hands to the app (cdk.json, -c
 // flags): the same JSON that awscdk.NewApp reads, read here so that it can be
 // validated before the CDK starts. Run without the CLI (go run .), it is
-// empty and every default applies.
-func cdkContext() (map[string]any, error) {
-	ctx := map[string]any{}
-	if s := os.Getenv("CDK_CONTEXT_JSON"); s != "" {
+// cdk.json's context, and fromFile is true.
+func cdkContext() (ctx map[string]any, fromFile bool, err error) {
+	ctx = map[string]any{}
+	s, underCLI := os.LookupEnv("CDK_CONTEXT_JSON")
+	if !underCLI {
+		data, err := os.ReadFile("cdk.json")
+		if err != nil {
+			return nil, false, fmt.Errorf("run from the repository root (next to cdk.json): %w", err)
+		}
+		var file struct {
+			Context map[string]any `json:"context"`
+		}
+		if err := json.Unmarshal(data, &file); err != nil {
+			return nil, false, fmt.Errorf("cdk.json: %w", err)
+		}
+		if file.Context != nil {
+			ctx = file.Context
+		}
+		return ctx, true, nil
+	}
+	if s != "" {
 		if err := json.Unmarshal([]byte(s), &ctx); err != nil {
-			return nil, fmt.Errorf("reading CDK_CONTEXT_JSON: %w", err)
+			return nil, false, fmt.Errorf("reading CDK_CONTEXT_JSON: %w", err)
 		}
 	}
 	// The CLI moves a large context to a file and names it here.
 	if path := os.Getenv("CONTEXT_OVERFLOW_LOCATION_ENV"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("reading the CDK context file: %w", err)
+			return nil, false, fmt.Errorf("reading the CDK context file: %w", err)
 		}
 		more := map[string]any{}
 		if err := json.Unmarshal(data, &more); err != nil {
-			return nil, fmt.Errorf("reading the CDK context file %s: %w", path, err)
+			return nil, false, fmt.Errorf("reading the CDK context file %s: %w", path, err)
 		}
 		for k, v := range more {
 			ctx[k] = v
 		}
 	}
-	return ctx, nil
+	return ctx, false, nil
 }

@@ -158,7 +158,9 @@ func split(l *runtimes.List, st Stage, entries []entry) ([]Spec, error) {
 	var cur []entry
 	for _, e := range entries {
 		next := append(slices.Clone(cur), e)
-		if len(render(l, st, 1, 1, next)) <= MaxInlineLen {
+		// Measured with the longest part header ("part 99 of 99"), which a
+		// split buildspec carries.
+		if len(render(l, st, 99, 99, next)) <= MaxInlineLen {
 			cur = next
 			continue
 		}
@@ -181,9 +183,8 @@ func split(l *runtimes.List, st Stage, entries []entry) ([]Spec, error) {
 		}
 		slices.Sort(s.ComputeTypes)
 		s.Content = render(l, st, i+1, len(parts), p)
-		if len(s.Content) > MaxInlineLen {
-			// The part header grew past the limit ("part 10 of 10" is longer).
-			return nil, fmt.Errorf("%s: %s exceeds CodeBuild's %d-character limit for inline buildspecs", l.Path, s.FileName(), MaxInlineLen)
+		if len(s.Content) > MaxInlineLen || len(parts) > 99 {
+			return nil, fmt.Errorf("%s: the %s stage needs %d parts of at most %d characters (CodeBuild's limit for an inline buildspec); list fewer versions", l.Path, st, len(parts), MaxInlineLen)
 		}
 		specs[i] = s
 	}

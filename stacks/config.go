@@ -104,7 +104,11 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 			return c, err
 		}
 	}
-	if v, ok := get(CtxSchedule).(string); ok && v != "" {
+	schedule, err := ContextString(get, CtxSchedule)
+	if err != nil {
+		return c, err
+	}
+	if v := schedule; v != "" {
 		if !scheduleRe.MatchString(v) {
 			return c, &ContextError{CtxSchedule, fmt.Sprintf("%q is not an EventBridge schedule expression", v), `use cron(...) or rate(...), e.g. "cron(0 4 * * ? *)" for 04:00 UTC daily`}
 		}
@@ -136,7 +140,11 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 	if c.DraftRetentionDays >= c.DatedRetentionDays {
 		return c, &ContextError{CtxDraftRetentionDays, "must be shorter than " + CtxDatedRetentionDays, "keep drafts for a day or two; dated tags for weeks"}
 	}
-	if v, ok := get(CtxAlarmEmail).(string); ok && v != "" {
+	email, err := ContextString(get, CtxAlarmEmail)
+	if err != nil {
+		return c, err
+	}
+	if v := email; v != "" {
 		if !emailRe.MatchString(v) {
 			return c, &ContextError{CtxAlarmEmail, fmt.Sprintf("%q is not an email address", v), "set the address that receives pipeline alerts, or remove the key"}
 		}
@@ -155,13 +163,31 @@ func ConfigFromContext(get func(key string) any) (Config, error) {
 		sort.Strings(accounts)
 		c.PullAccounts = accounts
 	}
-	if v, ok := get(CtxPullOrganization).(string); ok && v != "" {
+	org, err := ContextString(get, CtxPullOrganization)
+	if err != nil {
+		return c, err
+	}
+	if v := org; v != "" {
 		if !orgRe.MatchString(v) {
 			return c, &ContextError{CtxPullOrganization, fmt.Sprintf("%q is not an AWS Organization id", v), "use the organization id, e.g. o-a1b2c3d4e5 (aws organizations describe-organization)"}
 		}
 		c.PullOrganization = v
 	}
 	return c, nil
+}
+
+// ContextString reads a context value that must be a string: a number or a
+// list where a string belongs is an error, not a silent fallback to the default.
+func ContextString(get func(key string) any, key string) (string, error) {
+	v := get(key)
+	if v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", &ContextError{key, fmt.Sprintf("%v is not a string", v), "write the value as a JSON string in cdk.json, or remove the key to use the default"}
+	}
+	return s, nil
 }
 
 func gitSource(v any) (*GitSource, error) {

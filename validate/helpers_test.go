@@ -5,15 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/evergreen-images/evergreen/internal/checkreport"
 )
 
 const installHint = "run `make setup` (it runs .ci/install-validators.sh)"
@@ -59,49 +57,8 @@ func tool(t *testing.T, name string) string {
 
 // report prints the one line every external check prints, pass or fail:
 // what it checked and how long it took.
-//
-// `go test ./...` (package list mode, what `make test` runs) buffers a test
-// binary's stdout and stderr and shows them only when the package fails, so
-// a line written there is lost when the checks pass. The line therefore goes
-// to the stdout of the process that started this binary (the go command)
-// when that is a pipe or a terminal, where it shows next to the "ok" lines.
-// Elsewhere (a regular file, another OS) it goes to this binary's stdout.
 func report(format string, args ...any) {
-	fmt.Fprintf(reportOut(), "validate: "+format+"\n", args...)
-}
-
-var reportOut = sync.OnceValue(func() io.Writer {
-	parent := fmt.Sprintf("/proc/%d/fd/1", os.Getppid())
-	pst, err := os.Stat(parent)
-	if err != nil || (pst.Mode().IsRegular() && !parentAppends()) {
-		// Opened again, a regular file that the parent writes at its own
-		// offset would overwrite this line.
-		return os.Stdout
-	}
-	if own, err := os.Stdout.Stat(); err == nil && os.SameFile(own, pst) {
-		return os.Stdout // go test streams this binary's output already
-	}
-	f, err := os.OpenFile(parent, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return os.Stdout
-	}
-	return f
-})
-
-// parentAppends reports whether the parent's stdout was opened with O_APPEND
-// (`>>`), so that a line appended to it is not overwritten.
-func parentAppends() bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/1", os.Getppid()))
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "flags:"); ok {
-			flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
-			return err == nil && flags&uint64(os.O_APPEND) != 0
-		}
-	}
-	return false
+	checkreport.Printf("validate: "+format, args...)
 }
 
 // since formats the time a check took.

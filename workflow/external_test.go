@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evergreen-images/evergreen/internal/checkreport"
 )
 
 // The external checks run the pinned tools that .ci/install-actionlint.sh and
@@ -50,7 +52,7 @@ func TestActionlint(t *testing.T) {
 	start := time.Now()
 	cmd := exec.Command(bin, "-shellcheck", shellcheck, "-pyflakes", "", "-no-color", Path)
 	out, err := cmd.CombinedOutput()
-	t.Logf("actionlint %s (shellcheck on every run: block, as sh) checked %s in %s", firstLine(version), Path, time.Since(start).Round(time.Millisecond))
+	checkreport.Printf("workflow: actionlint %s (shellcheck on every run: block, as sh) checked %s in %s", firstLine(version), Path, time.Since(start).Round(time.Millisecond))
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Fatalf("actionlint reported on %s (%v):\n%s", Path, err, out)
 	}
@@ -93,7 +95,7 @@ func TestZizmor(t *testing.T) {
 			t.Logf("zizmor: %s", line)
 		}
 	}
-	t.Logf("%s (offline, regular persona) checked %s in %s: %d findings, %d high", strings.TrimSpace(string(version)), Path, elapsed, len(findings), high)
+	checkreport.Printf("workflow: %s (offline, regular persona) checked %s in %s: %d findings, %d high", strings.TrimSpace(string(version)), Path, elapsed, len(findings), high)
 }
 
 func firstLine(b []byte) string {
