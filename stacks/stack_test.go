@@ -57,7 +57,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		big, err := sixtyVersions()
+		big, err := runtimes.Load(SixtyVersionsList)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -134,20 +134,9 @@ func cdkJSONContext() (map[string]any, error) {
 	return c.Context, nil
 }
 
-// sixtyVersions is the scale case of the issue: 60 runtime-versions on two
-// architectures, using the python folder for every runtime.
-func sixtyVersions() (*runtimes.List, error) {
-	var b strings.Builder
-	b.WriteString("runtimes:\n  - name: python\n    versions: [")
-	for v := 0; v < 60; v++ {
-		if v > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "\"3.%d\"", v)
-	}
-	b.WriteString("]\n")
-	return runtimes.Parse("sixty.yaml", []byte(b.String()), "runtimes")
-}
+// SixtyVersionsList is the scale case of the issue: 60 runtime-versions on
+// two architectures (120 builds in Build and in Verify).
+const SixtyVersionsList = "testdata/runtimes/sixty/runtimes.yaml"
 
 // resources returns the resources of a type, by logical id, sorted by id.
 func resources(s synthesized, typ string) map[string]map[string]any {
