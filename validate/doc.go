@@ -6,6 +6,7 @@
 //
 // The tools are installed by .ci/install-validators.sh (make setup). A missing
 // tool skips its check on a developer's machine and fails it when CI=true.
-// Every external check prints one line to stderr, even when it passes: what it
-// checked and how long it took, so a slow check is visible in CI logs.
+// Every external check reports one line through internal/checkreport, even
+// when it passes: what it checked and how long it took, so a slow check is
+// visible (make test prints them after the run).
 package validate
