@@ -7,12 +7,17 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup synth test deploy buildspecs workflow bench
+.PHONY: setup setup-synth synth test deploy buildspecs workflow bench
 
+# Everything the tests need (apt packages, .venv, .tools).
 setup:
 	@bash .ci/setup.sh
 
-synth: setup
+# Only what synthesizing needs: Node.js 22 and the CDK CLI.
+setup-synth:
+	@bash .ci/setup.sh synth
+
+synth: setup-synth
 	cdk synth --quiet
 	@echo "synthesized: cdk.out/EvergreenImages.template.json"
 
@@ -26,17 +31,17 @@ test: setup
 
 # Deploy to the account and region of your AWS credentials (run
 # `cdk bootstrap` once per account and region first).
-deploy: setup
+deploy: setup-synth
 	cdk deploy
 
 # Regenerate buildspecs/*.yml after editing runtimes/runtimes.yaml.
-buildspecs:
+buildspecs: setup-synth
 	go run ./cmd/genbuildspecs
 
 # Regenerate .github/workflows/images.yml after editing the list or cdk.json.
-workflow:
+workflow: setup-synth
 	go run ./cmd/genworkflow
 
 # Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
-bench: setup
+bench: setup-synth
 	go run ./cmd/benchsynth

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs every pinned tool the app and its tests need, then returns.
-# Idempotent and quiet when everything is already there. Each
-# .ci/install-*.sh installs one group of tools; they run in name order.
+# Installs the pinned tools, then returns. Idempotent and quiet when
+# everything is already there.
+#
+#   .ci/setup.sh synth   what synthesizing and deploying need: Node.js 22 and
+#                        the CDK CLI
+#   .ci/setup.sh         that, and every .ci/install-*.sh (the tests' tools),
+#                        in name order
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,7 +17,9 @@ if [ ! -x .tools/cdk/node_modules/.bin/cdk ] || ! cmp -s package-lock.json .tool
   cp package.json package-lock.json .tools/cdk/
   npm ci --prefix .tools/cdk --no-audit --no-fund --loglevel=error
 fi
+bash .ci/install-node.sh
 go mod download
+[ "${1:-}" = synth ] && exit 0
 
 for script in .ci/install-*.sh; do
   [ -e "$script" ] || continue
