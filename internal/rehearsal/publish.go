@@ -1,0 +1,385 @@
+package rehearsal
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+func fetchBlob(ref name.Digest, opts []remote.Option) ([]byte, error) {
+	l, err := remote.Layer(ref, opts...)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// --- deliberate failures ---------------------------------------------------------------
+
+// negative proves that the rehearsal catches what broke the seed in AWS:
+// each case must fail the named entry at the expected command.
+func (r *rehearsal) negative(builds []buildEntry) {
+	var target *buildEntry
+	for i := range builds {
+		b := &builds[i]
+		if b.Build.Get("ARCH") != "amd64" || r.failed(b.Build.ID, "build") {
+			continue
+		}
+		if target == nil || b.Build.Get("RUNTIME") == "node" {
+			target = b
+		}
+		if b.Build.Get("RUNTIME") == "node" {
+			break
+		}
+	}
+	if target == nil {
+		r.row(Row{"(none)", "deliberate failures", 0, "FAIL", "no amd64 entry built: the deliberate failures could not run"})
+		return
+	}
+	rt := target.Build.Get("RUNTIME")
+	r.logf("== deliberate failures on %s (%s)", target.Build.ID, rt)
+	dir := func(src string) string { return filepath.Join(src, "runtimes", rt) }
+
+	type kase struct {
+		label   string
+		mutate  func(src string) error
+		verify  bool   // the failure shows in Verify (Build must pass)
+		command string // the command that must fail
+	}
+	cases := []kase{
+		{"broken-self-test", func(src string) error {
+			// A self-test that reports a failed check, as a real regression would.
+			return editFile(filepath.Join(dir(src), "self-test"), func(s string) (string, error) {
+				i := strings.Index(s, "\nset -u\n")
+				if i < 0 {
+					return "", fmt.Errorf("no 'set -u' line to put the broken check after")
+				}
+				i += len("\nset -u\n")
+				return s[:i] + "echo 'FAIL - deliberately broken by the rehearsal'; exit 1\n" + s[i:], nil
+			})
+		}, true, "docker run"},
+		{"non-executable-self-test", func(src string) error {
+			return editFile(filepath.Join(dir(src), "Dockerfile"), func(s string) (string, error) {
+				return s + "\n# the rehearsal: the entry point loses its executable bit\nRUN chmod 0644 /usr/local/bin/self-test\n", nil
+			})
+		}, true, "docker run"},
+		{"dockerfile-does-not-build", func(src string) error {
+			return editFile(filepath.Join(dir(src), "Dockerfile"), func(s string) (string, error) {
+				i := strings.Index(s, "\nFROM ")
+				if i < 0 {
+					return "", fmt.Errorf("no FROM line")
+				}
+				j := strings.Index(s[i+1:], "\n") + i + 2
+				return s[:j] + "RUN echo 'deliberately broken by the rehearsal' >&2; exit 3\n" + s[j:], nil
+			})
+		}, false, "docker buildx build"},
+	}
+	parallel(len(cases), r.o.Jobs, func(i int) error {
+		c := cases[i]
+		if err := r.snapshot(c.label, c.mutate); err != nil {
+			r.row(Row{target.Build.ID, c.label, 0, "FAIL", "could not make the broken source: " + err.Error()})
+			return nil
+		}
+		execID := NewUUID() // a pipeline execution of its own
+		res := r.runBuild(target.BuildAct, target.Build, execID, r.srcDir(c.label), &runOpts{label: c.label})
+		if !c.verify {
+			r.expectFailure(target.Build.ID, "build ("+c.label+")", res, c.command)
+			return nil
+		}
+		if res.Err != nil {
+			r.report(target.Build.ID, "build ("+c.label+")", res, false)
+			return nil
+		}
+		res = r.runBuild(target.VerifyAct, target.Verify, execID, r.srcDir(c.label), &runOpts{label: c.label})
+		r.expectFailure(target.Verify.ID, "verify ("+c.label+")", res, c.command)
+		return nil
+	})
+
+	// A tag mismatch between stages: Verify computes the draft tag in
+	// another order than Build pushed it.
+	mutated := false
+	mutate := func(b Buildspec) Buildspec {
+		var phases []Phase
+		for _, ph := range b.Phases {
+			var cmds []string
+			for _, c := range ph.Commands {
+				n := strings.ReplaceAll(c, "draft-$VERSION-$ARCH-", "draft-$ARCH-$VERSION-")
+				mutated = mutated || n != c
+				cmds = append(cmds, n)
+			}
+			phases = append(phases, Phase{ph.Name, cmds})
+		}
+		b.Phases = phases
+		return b
+	}
+	res := r.runBuild(target.VerifyAct, target.Verify, r.execID, r.srcDir(""), &runOpts{label: "tag-mismatch", mutate: mutate})
+	if !mutated {
+		r.row(Row{target.Verify.ID, "verify (tag-mismatch)", 0, "FAIL", "the Verify commands have no draft-$VERSION-$ARCH- to swap: update the rehearsal's tag-mismatch case"})
+		return
+	}
+	r.expectFailure(target.Verify.ID, "verify (tag-mismatch)", res, "docker pull")
+}
+
+func (r *rehearsal) expectFailure(entry, step string, res RunResult, command string) {
+	if res.Err != nil && !strings.HasPrefix(res.FailedCommand, command) {
+		r.row(Row{entry, step, res.Seconds, "FAIL", fmt.Sprintf("failed, but at %q instead of %q; log %s", res.FailedCommand, command, res.Log)})
+		return
+	}
+	r.report(entry, step, res, true)
+}
+
+func editFile(path string, f func(string) (string, error)) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s, err := f(string(b))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, []byte(s), fi.Mode())
+}
+
+// --- publish -------------------------------------------------------------------------------
+
+func (r *rehearsal) publish(pubs []publishEntry) {
+	r.logf("== Publish: %d entries", len(pubs))
+	var total Traffic
+	run := func(p publishEntry, label string, expectErr bool, command string) bool {
+		from := r.ecrReg.LogSize()
+		res := r.runBuild(p.Act, p.Entry, r.execID, r.srcDir(""), &runOpts{label: label})
+		to := r.ecrReg.LogSize()
+		t, err := CountTraffic(r.ecrReg.LogPath, from, to, r.configs)
+		if err != nil {
+			r.row(Row{p.Entry.ID, "publish traffic", 0, "FAIL", err.Error()})
+		}
+		total.Add(t)
+		step := "publish"
+		if label != "" {
+			step += " (" + label + ")"
+		}
+		r.logf("   %s %s: layer blobs read %d (%d bytes), layer uploads %d, config blobs read %d (%d bytes), manifest requests %d",
+			step, p.Entry.ID, t.LayerReads, t.LayerBytesRead, t.LayerWrites, t.ConfigReads, t.ConfigBytesRead, t.ManifestRequests)
+		if expectErr {
+			r.expectFailure(p.Entry.ID, step, res, command)
+			return res.Err != nil
+		}
+		r.report(p.Entry.ID, step, res, false)
+		return res.Err == nil
+	}
+	for i, p := range pubs {
+		rt, v := p.Entry.Get("RUNTIME"), p.Entry.Get("VERSION")
+		arches := strings.Fields(p.Entry.Get("ARCHITECTURES"))
+		var unverified []string
+		for _, a := range arches {
+			if r.verified[rt+"/"+v+"/"+a] == "" {
+				unverified = append(unverified, a)
+			}
+		}
+		if len(unverified) > 0 {
+			r.row(Row{p.Entry.ID, "publish", 0, "FAIL", "not run: no verified draft for " + strings.Join(unverified, ", ")})
+			continue
+		}
+		if i == 0 {
+			// Publish stopped half way, twice: after the per-architecture
+			// tags (the dated tag's put-image fails), and after every tag
+			// (removing the drafts fails). Each retry must finish the job.
+			for _, f := range []struct {
+				fault   Fault
+				label   string
+				command string
+			}{
+				{Fault{"put-image", 3}, "fails at the 3rd put-image", "set -eu"},
+				{Fault{"batch-delete-image", 1}, "fails removing the drafts", "set -eu"},
+			} {
+				if err := r.cfg.SetFault(&f.fault); err != nil {
+					r.row(Row{p.Entry.ID, "publish", 0, "FAIL", err.Error()})
+					continue
+				}
+				run(p, f.label, true, f.command)
+				if r.cfg.FaultPending() {
+					r.row(Row{p.Entry.ID, "publish (" + f.label + ")", 0, "FAIL", "the injected fault never fired: the commands no longer call " + f.fault.Op + " that often"})
+				}
+				r.cfg.SetFault(nil)
+				r.logf("   state after the interrupted publish: %s", r.describeTags(rt, v))
+			}
+		}
+		if !run(p, "", false, "") {
+			continue
+		}
+		first, err := r.checkPublished(p)
+		if err != nil {
+			r.row(Row{p.Entry.ID, "check published", 0, "FAIL", err.Error()})
+			continue
+		}
+		r.row(Row{p.Entry.ID, "check published", 0, "ok", first})
+		if !run(p, "again", false, "") {
+			continue
+		}
+		second, err := r.checkPublished(p)
+		switch {
+		case err != nil:
+			r.row(Row{p.Entry.ID, "check publish again", 0, "FAIL", err.Error()})
+		case second != first:
+			r.row(Row{p.Entry.ID, "check publish again", 0, "FAIL", fmt.Sprintf("the state changed: %s, then %s", first, second)})
+		default:
+			r.row(Row{p.Entry.ID, "check publish again", 0, "ok", "same state"})
+		}
+	}
+	fmt.Printf("\nPublish traffic (registry log, every Publish run above):\n"+
+		"  layer blobs:  %d downloads (GET/HEAD), %d bytes downloaded; %d uploads, %d upload requests (POST/PATCH/PUT)\n"+
+		"  config blobs: %d reads, %d bytes (allowed: small JSON)\n"+
+		"  manifests:    %d requests\n", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.UploadRequests,
+		total.ConfigReads, total.ConfigBytesRead, total.ManifestRequests)
+	res := "ok"
+	if total.LayerReads+total.LayerWrites+total.UploadRequests > 0 || total.LayerBytesRead > 0 {
+		res = "FAIL"
+	}
+	r.row(Row{"(all publish runs)", "publish moves no layers", 0, res,
+		fmt.Sprintf("layer blobs: %d read (%d B), %d uploaded; config blobs: %d read (%d B)", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.ConfigReads, total.ConfigBytesRead)})
+}
+
+// describeTags lists the tags of a runtime version: tag=digest prefix.
+func (r *rehearsal) describeTags(rt, version string) string {
+	tags, err := r.ecr().tags(r.repoRef(rt))
+	if err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, t := range sortedKeys(tags) {
+		if t == version || strings.HasPrefix(t, version+"-") || strings.HasPrefix(t, "draft-"+version+"-") && strings.HasSuffix(t, r.execID) {
+			parts = append(parts, t+"="+tags[t][7:19])
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// checkPublished inspects what Publish left and returns a description of
+// the state (to compare runs).
+func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
+	rt, v := p.Entry.Get("RUNTIME"), p.Entry.Get("VERSION")
+	arches := strings.Fields(p.Entry.Get("ARCHITECTURES"))
+	e := r.ecr()
+	repo := r.repoRef(rt)
+	tags, err := e.tags(repo)
+	if err != nil {
+		return "", err
+	}
+	for _, a := range arches {
+		want := r.verified[rt+"/"+v+"/"+a]
+		if got := tags[v+"-"+a]; got != want {
+			return "", fmt.Errorf("%s:%s-%s is %q, want the verified %s", rt, v, a, got, want)
+		}
+		if d, ok := tags[draftTag(v, a, r.execID)]; ok {
+			return "", fmt.Errorf("the draft %s:%s is still there (%s)", rt, draftTag(v, a, r.execID), d)
+		}
+	}
+	idx, err := e.get(repo, v)
+	if err != nil || idx == nil {
+		return "", fmt.Errorf("no %s:%s index: %v", rt, v, err)
+	}
+	if !isIndex(idx.MediaType) {
+		return "", fmt.Errorf("%s:%s is a %s, not an index", rt, v, idx.MediaType)
+	}
+	var ix struct {
+		Manifests []struct {
+			Digest   string
+			Platform struct{ Architecture, OS, Variant string }
+		}
+	}
+	json.Unmarshal(idx.Raw, &ix)
+	if len(ix.Manifests) != len(arches) {
+		return "", fmt.Errorf("%s:%s names %d manifests, want exactly %d", rt, v, len(ix.Manifests), len(arches))
+	}
+	var plats []string
+	for _, m := range ix.Manifests {
+		want := r.verified[rt+"/"+v+"/"+m.Platform.Architecture]
+		if m.Digest != want || m.Platform.OS != "linux" {
+			return "", fmt.Errorf("%s:%s names %s for %s/%s, want the verified %q", rt, v, m.Digest, m.Platform.OS, m.Platform.Architecture, want)
+		}
+		plat := m.Platform.OS + "/" + m.Platform.Architecture
+		if m.Platform.Variant != "" {
+			plat += "/" + m.Platform.Variant
+		}
+		plats = append(plats, plat+"="+m.Digest)
+	}
+	firstDigest := r.verified[rt+"/"+v+"/"+arches[0]]
+	at, ok, err := r.cfg.PushedAt(rt, firstDigest)
+	if err != nil || !ok {
+		return "", fmt.Errorf("no push time for %s: %v", firstDigest, err)
+	}
+	dated := v + "-r" + at.UTC().Format("20060102") + "-" + r.execID[:8]
+	if tags[dated] != idx.Digest {
+		var have []string
+		for t := range tags {
+			if strings.Contains(t, "-r20") {
+				have = append(have, t)
+			}
+		}
+		return "", fmt.Errorf("dated tag %s:%s is %q, want the index %s (dated tags: %v)", rt, dated, tags[dated], idx.Digest, have)
+	}
+	r.logf("   inspect %s:%s = %s (%s): %s; dated tag %s", rt, v, idx.Digest, idx.MediaType, strings.Join(plats, ", "), dated)
+	var state []string
+	for _, t := range sortedKeys(tags) {
+		if strings.HasSuffix(t, r.execID) || t == v || strings.HasPrefix(t, v+"-") {
+			state = append(state, t+"="+tags[t])
+		}
+	}
+	return fmt.Sprintf("index %s, %d platforms, dated %s; tags: %s", idx.Digest[:19], len(ix.Manifests), dated, strings.Join(state, " ")), nil
+}
+
+// --- the table --------------------------------------------------------------------------------
+
+func (r *rehearsal) printTable() {
+	fmt.Println("\nRehearsal summary")
+	rows := append([]Row{}, r.rows...)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "entry\tstep\tseconds\tresult\tdetail")
+	totals := map[string]float64{}
+	counts := map[string]int{}
+	for _, row := range rows {
+		d := row.Detail
+		if len(d) > 140 {
+			d = d[:137] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%s\t%s\n", row.Entry, row.Step, row.Seconds, row.Result, d)
+		step := row.Step
+		if i := strings.Index(step, " ("); i > 0 {
+			step = step[:i]
+		}
+		totals[step] += row.Seconds
+		counts[row.Result]++
+	}
+	tw.Flush()
+	var steps []string
+	for s, t := range totals {
+		if t > 0 {
+			steps = append(steps, fmt.Sprintf("%s %.0f s", s, t))
+		}
+	}
+	sort.Strings(steps)
+	var res []string
+	for _, k := range sortedKeys(counts) {
+		res = append(res, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	fmt.Printf("\nTotals: %s wall clock (-subset %s, -j %d); summed per step: %s\n", time.Since(r.start).Round(time.Second), r.o.Subset, r.o.Jobs, strings.Join(steps, ", "))
+	fmt.Printf("Results: %s\n", strings.Join(res, ", "))
+}

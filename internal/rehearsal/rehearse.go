@@ -1,0 +1,726 @@
+package rehearsal
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Options configure a rehearsal.
+type Options struct {
+	Repo         string // the work tree (the pipeline's source)
+	Subset       string // ci or full
+	Template     string
+	Work         string
+	Keep         bool
+	Cache        string
+	Jobs         int
+	SkipNegative bool
+	Mirror       string
+}
+
+// The stand-in AWS account and region: REGISTRY resolves to the local
+// registry instead of <account>.dkr.ecr.<region>.amazonaws.com.
+const (
+	standInAccount = "111122223333"
+	standInRegion  = "eu-west-1"
+)
+
+// Row is one line of the closing table.
+type Row struct {
+	Entry, Step string
+	Seconds     float64
+	Result      string
+	Detail      string
+}
+
+type rehearsal struct {
+	o        Options
+	pl       *Pipeline
+	work     string
+	bin      string
+	cfg      *StandInConfig
+	ecrReg   *RegistryProc
+	baseReg  *RegistryProc
+	execID   string
+	revision string
+	mu       sync.Mutex
+	rows     []Row
+	failures []string
+	start    time.Time
+	verified map[string]string // build entry id -> digest verified
+	configs  map[string]bool   // config blob digests of the drafts
+}
+
+func (r *rehearsal) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Printf("[%6.1fs] %s\n", time.Since(r.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+func (r *rehearsal) row(row Row) {
+	r.mu.Lock()
+	r.rows = append(r.rows, row)
+	if strings.HasPrefix(row.Result, "FAIL") {
+		r.failures = append(r.failures, fmt.Sprintf("%s %s: %s", row.Step, row.Entry, row.Detail))
+	}
+	r.mu.Unlock()
+}
+
+// Rehearse runs the rehearsal.
+func Rehearse(o Options) (err error) {
+	r := &rehearsal{o: o, start: time.Now(), verified: map[string]string{}, configs: map[string]bool{}}
+	if o.Jobs < 1 {
+		o.Jobs = 1
+	}
+	if o.Subset != "ci" && o.Subset != "full" {
+		return fmt.Errorf("-subset must be ci or full, not %q", o.Subset)
+	}
+	r.work = o.Work
+	if r.work == "" {
+		r.work, err = os.MkdirTemp("/var/tmp", "rehearsal-")
+		if err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(r.work, 0o755); err != nil {
+		return err
+	}
+	r.logf("scratch directory %s", r.work)
+	defer r.cleanup()
+	// SIGINT/SIGTERM: stop the registries and remove the scratch directory.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fmt.Fprintf(os.Stderr, "rehearse: %s: cleaning up\n", s)
+		r.cleanup()
+		os.Exit(130)
+	}()
+
+	if err := r.loadTemplate(); err != nil {
+		return err
+	}
+	if err := r.setup(); err != nil {
+		return err
+	}
+	builds, publishes, notRehearsed := r.selectEntries()
+	for _, n := range notRehearsed {
+		r.row(n)
+		r.logf("NOT REHEARSED %s %s: %s", n.Step, n.Entry, n.Detail)
+	}
+	if err := r.buildBases(builds); err != nil {
+		return err
+	}
+	r.runStage("Build", builds, r.execID, r.srcDir(""), nil)
+	r.checkDrafts(builds)
+	if !o.SkipNegative {
+		r.negative(builds)
+	}
+	r.runStage("Verify", builds, r.execID, r.srcDir(""), nil)
+	r.recordVerified(builds)
+	r.publish(publishes)
+	r.printTable()
+	if len(r.failures) > 0 {
+		return fmt.Errorf("%d failure(s):\n  %s", len(r.failures), strings.Join(r.failures, "\n  "))
+	}
+	return nil
+}
+
+func (r *rehearsal) cleanup() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ecrReg != nil {
+		r.ecrReg.Stop()
+		r.ecrReg = nil
+	}
+	if r.baseReg != nil {
+		r.baseReg.Stop()
+		r.baseReg = nil
+	}
+	// Image stores were mounted by podman/buildah: unmount before removing.
+	if r.work != "" {
+		exec.Command("sh", "-c", `grep -o " $0[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null; true`, r.work).Run()
+		if !r.o.Keep && r.o.Work == "" {
+			os.RemoveAll(r.work)
+		} else {
+			fmt.Printf("kept %s\n", r.work)
+		}
+		r.work = ""
+	}
+}
+
+// --- template -----------------------------------------------------------------------------
+
+func (r *rehearsal) loadTemplate() error {
+	path := r.o.Template
+	if path == "" {
+		out := filepath.Join(r.work, "cdk.out")
+		r.logf("synthesizing the app: cdk synth --quiet --output %s", out)
+		start := time.Now()
+		cmd := exec.Command("cdk", "synth", "--quiet", "--output", out)
+		cmd.Dir = r.o.Repo
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Join(r.o.Repo, ".tools/node22/node_modules/.bin")+":"+filepath.Join(r.o.Repo, ".tools/cdk/node_modules/.bin")+":"+os.Getenv("PATH"))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("cdk synth (run `make setup` first): %v\n%s", err, b)
+		}
+		r.row(Row{"(app)", "synth", time.Since(start).Seconds(), "ok", "cdk synth"})
+		path = filepath.Join(out, "EvergreenImages.template.json")
+	}
+	pl, err := LoadTemplate(path)
+	if err != nil {
+		return err
+	}
+	r.pl = pl
+	for _, st := range []string{"Build", "Verify", "Publish"} {
+		if len(pl.Stage(st)) == 0 {
+			return fmt.Errorf("%s: the pipeline has no %s stage", path, st)
+		}
+	}
+	r.logf("template %s: %d CodeBuild actions, %d repositories", path, len(pl.Actions), len(pl.Repositories))
+	return nil
+}
+
+// --- setup ----------------------------------------------------------------------------------
+
+func (r *rehearsal) setup() error {
+	var err error
+	password := NewUUID()
+	if r.ecrReg, err = StartRegistry(filepath.Join(r.work, "ecr-registry"), "AWS", password); err != nil {
+		return fmt.Errorf("ECR stand-in registry: %w", err)
+	}
+	if r.baseReg, err = StartRegistry(filepath.Join(r.work, "base-registry"), "", ""); err != nil {
+		return fmt.Errorf("base image registry: %w", err)
+	}
+	r.logf("registries: ECR stand-in %s (htpasswd user AWS), public base images %s (anonymous)", r.ecrReg.Addr, r.baseReg.Addr)
+
+	// Every BASE_REGISTRY of the Build entries is served by the base registry.
+	bases := map[string]bool{}
+	for _, a := range r.pl.Stage("Build") {
+		for _, e := range a.Spec.Entries {
+			if b := e.Get("BASE_REGISTRY"); b != "" {
+				bases[b] = true
+			}
+		}
+	}
+	var conf strings.Builder
+	conf.WriteString("unqualified-search-registries = []\n\n")
+	for _, b := range sortedKeys(bases) {
+		fmt.Fprintf(&conf, "[[registry]]\nprefix = %q\nlocation = %q\ninsecure = true\n\n", b, r.baseReg.Addr+"/library")
+	}
+	fmt.Fprintf(&conf, "[[registry]]\nlocation = %q\ninsecure = true\n", r.ecrReg.Addr)
+	regConf := filepath.Join(r.work, "registries.conf")
+	if err := os.WriteFile(regConf, []byte(conf.String()), 0o644); err != nil {
+		return err
+	}
+
+	realDocker := ""
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(d, "docker")
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
+			realDocker = p
+			break
+		}
+	}
+	if realDocker == "" {
+		return fmt.Errorf("no docker client on PATH (docker login is run for real)")
+	}
+	r.bin = filepath.Join(r.work, "bin")
+	state := filepath.Join(r.work, "state")
+	for _, d := range []string{r.bin, state} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := copyFile(exe, filepath.Join(r.bin, "rehearse-standin"), 0o755); err != nil {
+		return err
+	}
+	for _, n := range []string{"aws", "docker"} {
+		if err := os.Symlink("rehearse-standin", filepath.Join(r.bin, n)); err != nil {
+			return err
+		}
+	}
+	r.cfg = &StandInConfig{
+		Registry: r.ecrReg.Addr, User: "AWS", Password: password,
+		Account: standInAccount, Region: standInRegion,
+		Repositories: r.pl.Repositories, StateDir: state,
+		RegistriesConf: regConf, RealDocker: realDocker,
+	}
+	if err := r.cfg.Write(r.bin); err != nil {
+		return err
+	}
+
+	r.execID = NewUUID()
+	if out, err := exec.Command("git", "-C", r.o.Repo, "rev-parse", "HEAD").Output(); err == nil {
+		r.revision = strings.TrimSpace(string(out))
+	} else {
+		r.revision = "unknown"
+	}
+	if err := r.snapshot("", nil); err != nil {
+		return err
+	}
+	r.logf("pipeline execution %s, source revision %s", r.execID, r.revision)
+	return nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (r *rehearsal) srcDir(variant string) string {
+	if variant == "" {
+		return filepath.Join(r.work, "src")
+	}
+	return filepath.Join(r.work, "src-"+variant)
+}
+
+// snapshot copies the work tree (the pipeline's source artifact) with file
+// modes, leaving out .git and installed tools; mutate edits the copy.
+func (r *rehearsal) snapshot(variant string, mutate func(dir string) error) error {
+	dst := r.srcDir(variant)
+	os.RemoveAll(dst)
+	cmd := exec.Command("tar", "-C", r.o.Repo, "--exclude=./.git", "--exclude=./.tools", "--exclude=./cdk.out",
+		"--exclude=./node_modules", "-cf", "-", ".")
+	untar := exec.Command("tar", "-C", dst, "-xpf", "-")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	untar.Stdin = pipe
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	if out, err := untar.CombinedOutput(); err != nil {
+		return fmt.Errorf("copying the source: %v %s", err, out)
+	}
+	if err := cmd.Wait(); err != nil {
+		return err
+	}
+	if mutate != nil {
+		return mutate(dst)
+	}
+	return nil
+}
+
+// --- selection --------------------------------------------------------------------------------
+
+// buildEntry is a Build entry and its Verify twin.
+type buildEntry struct {
+	Build, Verify Entry
+	BuildAct      Action
+	VerifyAct     Action
+}
+
+type publishEntry struct {
+	Entry Entry
+	Act   Action
+}
+
+func (r *rehearsal) selectEntries() ([]buildEntry, []publishEntry, []Row) {
+	verify := map[string]struct {
+		e Entry
+		a Action
+	}{}
+	for _, a := range r.pl.Stage("Verify") {
+		for _, e := range a.Spec.Entries {
+			verify[e.ID] = struct {
+				e Entry
+				a Action
+			}{e, a}
+		}
+	}
+	var builds []buildEntry
+	var skipped []Row
+	chosenVersion := map[string]string{}
+	built := map[string]bool{} // RUNTIME/VERSION/ARCH
+	for _, a := range r.pl.Stage("Build") {
+		for _, e := range a.Spec.Entries {
+			rt, v, arch := e.Get("RUNTIME"), e.Get("VERSION"), e.Get("ARCH")
+			ok, why := StandInFor(BaseSpec{e.Get("BASE_IMAGE"), v})
+			if !ok {
+				skipped = append(skipped, Row{e.ID, "build+verify", 0, "NOT REHEARSED", why})
+				continue
+			}
+			if r.o.Subset == "ci" {
+				if cv, seen := chosenVersion[rt]; seen && cv != v {
+					skipped = append(skipped, Row{e.ID, "build+verify", 0, "not in subset ci", "one version per runtime: " + rt + " " + cv})
+					continue
+				}
+				chosenVersion[rt] = v
+				// Both architectures for python and node; node-ci-cd (its
+				// arm64 build installs the AWS CLI under emulation) amd64 only.
+				if arch == "arm64" && rt == "node-ci-cd" {
+					skipped = append(skipped, Row{e.ID, "build+verify", 0, "not in subset ci", "node-ci-cd on amd64 only (the AWS CLI install under arm64 emulation costs minutes)"})
+					continue
+				}
+			}
+			ve, ok := verify[e.ID]
+			if !ok {
+				skipped = append(skipped, Row{e.ID, "verify", 0, "FAIL", "the Build entry has no Verify entry of the same identifier"})
+				continue
+			}
+			builds = append(builds, buildEntry{e, ve.e, a, ve.a})
+			built[rt+"/"+v+"/"+arch] = true
+		}
+	}
+	var pubs []publishEntry
+	for _, a := range r.pl.Stage("Publish") {
+		for _, e := range a.Spec.Entries {
+			rt, v := e.Get("RUNTIME"), e.Get("VERSION")
+			var missing []string
+			for _, arch := range strings.Fields(e.Get("ARCHITECTURES")) {
+				if !built[rt+"/"+v+"/"+arch] {
+					missing = append(missing, arch)
+				}
+			}
+			if len(missing) > 0 {
+				why := fmt.Sprintf("no %s draft is built in this rehearsal (subset %s)", strings.Join(missing, "+"), r.o.Subset)
+				res := "NOT REHEARSED"
+				if r.o.Subset == "ci" {
+					if ok, _ := StandInFor(BaseSpec{rt, v}); ok || rt != "python" {
+						res = "not in subset ci"
+					}
+				}
+				skipped = append(skipped, Row{e.ID, "publish", 0, res, why})
+				continue
+			}
+			pubs = append(pubs, publishEntry{e, a})
+		}
+	}
+	return builds, pubs, skipped
+}
+
+// --- bases --------------------------------------------------------------------------------------
+
+func (r *rehearsal) buildBases(builds []buildEntry) error {
+	need := map[BaseSpec]map[string]bool{}
+	for _, b := range builds {
+		bs := BaseSpec{b.Build.Get("BASE_IMAGE"), b.Build.Get("VERSION")}
+		if need[bs] == nil {
+			need[bs] = map[string]bool{}
+		}
+		// Both architectures, as the official images: --platform picks one.
+		need[bs]["amd64"], need[bs]["arm64"] = true, true
+	}
+	bases := &Bases{Work: filepath.Join(r.work, "bases"), Cache: r.o.Cache, Registry: r.baseReg.Addr, Mirror: r.o.Mirror, Log: r.logf}
+	os.MkdirAll(bases.Work, 0o755)
+	// The root file systems first (both at once: debootstrap for arm64 runs
+	// under emulation, amd64 mostly downloads).
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, arch := range []string{"amd64", "arm64"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = bases.rootfsOnce(arch)
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	r.row(Row{"(bases)", "debootstrap trixie amd64+arm64", time.Since(start).Seconds(), "ok", ""})
+	var specs []BaseSpec
+	for bs := range need {
+		specs = append(specs, bs)
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Image+specs[i].Version < specs[j].Image+specs[j].Version })
+	err := parallel(len(specs), r.o.Jobs, func(i int) error {
+		bs := specs[i]
+		start := time.Now()
+		err := bases.Build(bs, sortedKeys(need[bs]))
+		res := "ok"
+		detail := fmt.Sprintf("%s:%s-trixie stand-in (amd64, arm64)", bs.Image, bs.Version)
+		if err != nil {
+			res, detail = "FAIL", err.Error()
+		}
+		r.row(Row{"(bases)", "base " + bs.Image + ":" + bs.Version, time.Since(start).Seconds(), res, detail})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("building the base stand-ins: %w", err)
+	}
+	return nil
+}
+
+func parallel(n, jobs int, f func(i int) error) error {
+	sem := make(chan struct{}, jobs)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// --- running builds ---------------------------------------------------------------------------
+
+// runOpts changes one run for a deliberate failure.
+type runOpts struct {
+	label     string                    // table step suffix
+	mutate    func(Buildspec) Buildspec // edits the stage's buildspec
+	expectErr bool
+}
+
+// runBuild runs one build-graph entry of an action as CodeBuild would.
+func (r *rehearsal) runBuild(act Action, e Entry, execID, src string, ro *runOpts) RunResult {
+	spec := act.Spec
+	if ro != nil && ro.mutate != nil {
+		spec = ro.mutate(spec)
+	}
+	step := strings.ToLower(act.Stage)
+	if ro != nil && ro.label != "" {
+		step += "-" + ro.label
+	}
+	home, err := os.MkdirTemp(filepath.Join(r.work), "home-"+step+"-"+e.ID+"-")
+	if err != nil {
+		return RunResult{Err: err}
+	}
+	logPath := filepath.Join(r.work, "logs", step+"-"+e.ID+".log")
+	os.MkdirAll(filepath.Dir(logPath), 0o755)
+	env, err := r.env(act, e, spec, execID, src, home)
+	if err != nil {
+		return RunResult{Err: err, Log: logPath}
+	}
+	script, err := Script(spec.Phases)
+	if err != nil {
+		return RunResult{Err: err, Log: logPath}
+	}
+	timeout := time.Duration(act.TimeoutMinutes) * time.Minute
+	if timeout == 0 {
+		timeout = 60 * time.Minute
+	}
+	res := RunScript(script, src, env, logPath, timeout)
+	// The build's machine goes away: its image store with it.
+	for _, d := range []string{home, RunRoot(home)} {
+		exec.Command("sh", "-c", `grep -o " $0[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null; true`, d).Run()
+		os.RemoveAll(d)
+	}
+	return res
+}
+
+func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home string) ([]string, error) {
+	pseudo := map[string]string{"AWS::AccountId": standInAccount, "AWS::Region": standInRegion, "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
+	var project []Var
+	for _, v := range act.ProjectEnv {
+		val, err := ResolveProjectValue(v.Value, pseudo)
+		if err != nil {
+			return nil, fmt.Errorf("project variable %s: %w", v.Name, err)
+		}
+		if v.Name == "REGISTRY" {
+			want := standInAccount + ".dkr.ecr." + standInRegion + ".amazonaws.com"
+			if val != want {
+				return nil, fmt.Errorf("REGISTRY resolves to %q, not to this account's ECR registry %q: the rehearsal only stands in for ECR", val, want)
+			}
+			val = r.ecrReg.Addr // the substitution: ECR -> the local registry
+		}
+		project = append(project, Var{v.Name, val})
+	}
+	pvars := map[string]string{
+		"codepipeline.PipelineExecutionId": execID,
+		"SourceVariables.VersionId":        r.revision,
+		"SourceVariables.CommitId":         r.revision,
+	}
+	var action []Var
+	for _, v := range act.ActionEnv {
+		val, err := ResolvePipelineValue(v.Value, pvars)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline action variable %s: %w", v.Name, err)
+		}
+		action = append(action, Var{v.Name, val})
+	}
+	codebuild := []Var{
+		{"AWS_REGION", standInRegion},
+		{"AWS_DEFAULT_REGION", standInRegion},
+		{"CODEBUILD_SRC_DIR", src},
+		{"CODEBUILD_BUILD_ID", act.Project + ":" + NewUUID()},
+		{"CODEBUILD_BATCH_BUILD_IDENTIFIER", e.ID},
+		{"CODEBUILD_INITIATOR", "codepipeline/rehearsal"},
+	}
+	base := []string{
+		"PATH=" + r.bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + home,
+		"LANG=C.UTF-8",
+		"TMPDIR=" + home,
+	}
+	return BuildEnv(base, Env{codebuild, project, action}, spec, e)
+}
+
+// runStage runs a stage's entries (Build or Verify), jobs at a time.
+func (r *rehearsal) runStage(stage string, builds []buildEntry, execID, src string, ro *runOpts) {
+	r.logf("== %s: %d entries", stage, len(builds))
+	parallel(len(builds), r.o.Jobs, func(i int) error {
+		b := builds[i]
+		act, e := b.BuildAct, b.Build
+		if stage == "Verify" {
+			act, e = b.VerifyAct, b.Verify
+		}
+		res := r.runBuild(act, e, execID, src, ro)
+		step := strings.ToLower(stage)
+		if ro != nil && ro.label != "" {
+			step += " (" + ro.label + ")"
+		}
+		r.report(e.ID, step, res, ro != nil && ro.expectErr)
+		return nil
+	})
+}
+
+func (r *rehearsal) report(entry, step string, res RunResult, expectErr bool) {
+	switch {
+	case res.Err == nil && !expectErr:
+		r.logf("ok   %s %s (%.0f s)", step, entry, res.Seconds)
+		r.row(Row{entry, step, res.Seconds, "ok", ""})
+	case res.Err == nil && expectErr:
+		r.logf("FAIL %s %s: succeeded, but it was made to fail (log %s)", step, entry, res.Log)
+		r.row(Row{entry, step, res.Seconds, "FAIL", "succeeded although it was made to fail; log " + res.Log})
+	default:
+		msg := fmt.Sprintf("%s entry %s failed: %v", step, entry, res.Err)
+		if res.FailedCommand != "" {
+			msg += "; failed command: " + res.FailedCommand
+		}
+		if expectErr {
+			r.logf("ok   %s %s failed as it should: %s", step, entry, msg)
+			r.row(Row{entry, step, res.Seconds, "failed as expected", msg})
+			return
+		}
+		r.logf("FAIL %s\n--- last lines of %s:\n%s\n---", msg, res.Log, Tail(res.Log, 25))
+		r.row(Row{entry, step, res.Seconds, "FAIL", msg + "; log " + res.Log})
+	}
+}
+
+func (r *rehearsal) ecr() *ECR { return &ECR{Cfg: r.cfg, Now: time.Now} }
+
+func (r *rehearsal) repoRef(runtime string) name.Repository {
+	ref, _ := name.NewRepository(r.ecrReg.Addr+"/"+runtime, name.Insecure)
+	return ref
+}
+
+// draftTag is the tag scheme of runtimes/tags.go, stated again here so the
+// rehearsal checks that the commands compute the same tags.
+func draftTag(version, arch, execID string) string {
+	return "draft-" + version + "-" + arch + "-" + execID
+}
+
+// checkDrafts: each Build pushed one single-platform image manifest for its
+// architecture under the documented draft tag.
+func (r *rehearsal) checkDrafts(builds []buildEntry) {
+	for _, b := range builds {
+		if r.failed(b.Build.ID, "build") {
+			continue
+		}
+		rt, v, arch := b.Build.Get("RUNTIME"), b.Build.Get("VERSION"), b.Build.Get("ARCH")
+		tag := draftTag(v, arch, r.execID)
+		err := func() error {
+			m, err := r.ecr().get(r.repoRef(rt), tag)
+			if err != nil {
+				return err
+			}
+			if m == nil {
+				return fmt.Errorf("no %s:%s in the registry after Build", rt, tag)
+			}
+			var om ociManifest
+			if err := json.Unmarshal(m.Raw, &om); err != nil || isIndex(m.MediaType) {
+				return fmt.Errorf("%s:%s is a %s, not a single-platform image manifest", rt, tag, m.MediaType)
+			}
+			r.mu.Lock()
+			r.configs[om.Config.Digest] = true
+			r.mu.Unlock()
+			cfg, err := r.blob(rt, om.Config.Digest)
+			if err != nil {
+				return err
+			}
+			var c struct{ Architecture, OS string }
+			json.Unmarshal(cfg, &c)
+			if c.Architecture != arch || c.OS != "linux" {
+				return fmt.Errorf("%s:%s is built for %s/%s, not linux/%s", rt, tag, c.OS, c.Architecture, arch)
+			}
+			r.logf("draft %s:%s = %s (%s, linux/%s, %d layers)", rt, tag, m.Digest, m.MediaType, arch, len(om.Layers))
+			return nil
+		}()
+		if err != nil {
+			r.row(Row{b.Build.ID, "check draft", 0, "FAIL", err.Error()})
+		} else {
+			r.row(Row{b.Build.ID, "check draft", 0, "ok", tag})
+		}
+	}
+}
+
+func (r *rehearsal) blob(repo, digest string) ([]byte, error) {
+	ref, err := name.NewDigest(r.ecrReg.Addr+"/"+repo+"@"+digest, name.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	return fetchBlob(ref, r.ecr().options())
+}
+
+func (r *rehearsal) failed(entry, stepPrefix string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, row := range r.rows {
+		if row.Entry == entry && strings.HasPrefix(row.Step, stepPrefix) && row.Result == "FAIL" {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *rehearsal) recordVerified(builds []buildEntry) {
+	for _, b := range builds {
+		if r.failed(b.Verify.ID, "verify") || r.failed(b.Build.ID, "build") {
+			continue
+		}
+		rt, v, arch := b.Build.Get("RUNTIME"), b.Build.Get("VERSION"), b.Build.Get("ARCH")
+		m, err := r.ecr().get(r.repoRef(rt), draftTag(v, arch, r.execID))
+		if err != nil || m == nil {
+			r.row(Row{b.Verify.ID, "verified digest", 0, "FAIL", fmt.Sprintf("draft gone after Verify: %v", err)})
+			continue
+		}
+		r.verified[rt+"/"+v+"/"+arch] = m.Digest
+	}
+}

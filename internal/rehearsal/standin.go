@@ -1,0 +1,227 @@
+package rehearsal
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// StandInConfig is what the aws and docker stand-ins read from
+// standin.json next to their executable. The build's environment carries
+// nothing of it: the commands see the same variables as on CodeBuild.
+type StandInConfig struct {
+	// Registry is the ECR stand-in registry (host:port), REGISTRY of the builds.
+	Registry string `json:"registry"`
+	// User and Password: the registry's htpasswd user. get-login-password
+	// prints Password; the aws stand-in's own calls use both (they stand in
+	// for the build role's IAM credentials).
+	User     string `json:"user"`
+	Password string `json:"password"`
+	Account  string `json:"account"`
+	Region   string `json:"region"`
+	// Repositories and their tag mutability, from the template.
+	Repositories []Repository `json:"repositories"`
+	// StateDir keeps push times, the lock and injected faults.
+	StateDir string `json:"stateDir"`
+	// RegistriesConf maps the public base registry to its local stand-in.
+	RegistriesConf string `json:"registriesConf"`
+	// RealDocker is the real docker client (login needs no daemon).
+	RealDocker string `json:"realDocker"`
+}
+
+// ConfigName is the stand-ins' configuration file, next to their executable.
+const ConfigName = "standin.json"
+
+// LoadStandInConfig reads the configuration next to the running executable.
+func LoadStandInConfig() (*StandInConfig, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(exe), ConfigName))
+	if err != nil {
+		return nil, fmt.Errorf("rehearsal stand-in: %w", err)
+	}
+	var c StandInConfig
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Write stores the configuration in dir.
+func (c *StandInConfig) Write(dir string) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ConfigName), b, 0o644)
+}
+
+// Lock serializes the stand-ins' read-modify-write operations on the
+// registry (ECR's API calls are atomic; the emulation of some takes several
+// registry requests).
+func (c *StandInConfig) Lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// pushTimes maps repository/digest to ECR's imagePushedAt: the registry does
+// not record when a manifest was first pushed.
+type pushTimes map[string]time.Time
+
+func (c *StandInConfig) pushTimesPath() string { return filepath.Join(c.StateDir, "pushed.json") }
+
+func (c *StandInConfig) loadPushTimes() (pushTimes, error) {
+	pt := pushTimes{}
+	data, err := os.ReadFile(c.pushTimesPath())
+	if os.IsNotExist(err) {
+		return pt, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return pt, json.Unmarshal(data, &pt)
+}
+
+// RecordPush notes the first push of digest into repo (call under Lock).
+func (c *StandInConfig) RecordPush(repo, digest string, at time.Time) error {
+	pt, err := c.loadPushTimes()
+	if err != nil {
+		return err
+	}
+	key := repo + "@" + digest
+	if _, ok := pt[key]; ok {
+		return nil
+	}
+	pt[key] = at.UTC()
+	b, _ := json.MarshalIndent(pt, "", "  ")
+	return os.WriteFile(c.pushTimesPath(), b, 0o644)
+}
+
+// PushedAt returns when digest was first pushed to repo.
+func (c *StandInConfig) PushedAt(repo, digest string) (time.Time, bool, error) {
+	pt, err := c.loadPushTimes()
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	t, ok := pt[repo+"@"+digest]
+	return t, ok, nil
+}
+
+// Fault is an injected failure: the Nth call of Op (counted from when the
+// fault was set) fails the way a throttled or interrupted API call does.
+type Fault struct {
+	Op string `json:"op"`
+	N  int    `json:"n"`
+}
+
+func (c *StandInConfig) faultPath() string { return filepath.Join(c.StateDir, "fault.json") }
+
+// SetFault arms a fault (nil clears it) and resets the call counters.
+func (c *StandInConfig) SetFault(f *Fault) error {
+	matches, _ := filepath.Glob(filepath.Join(c.StateDir, "calls-*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+	if f == nil {
+		err := os.Remove(c.faultPath())
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	b, _ := json.Marshal(f)
+	return os.WriteFile(c.faultPath(), b, 0o644)
+}
+
+// FaultPending reports whether an armed fault has not fired yet.
+func (c *StandInConfig) FaultPending() bool {
+	_, err := os.Stat(c.faultPath())
+	return err == nil
+}
+
+// countCall counts a call of op and reports whether the armed fault fires.
+func (c *StandInConfig) countCall(op string) bool {
+	data, err := os.ReadFile(c.faultPath())
+	if err != nil {
+		return false
+	}
+	var f Fault
+	if json.Unmarshal(data, &f) != nil || f.Op != op {
+		return false
+	}
+	p := filepath.Join(c.StateDir, "calls-"+op)
+	n := 0
+	if b, err := os.ReadFile(p); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	n++
+	os.WriteFile(p, []byte(strconv.Itoa(n)), 0o644)
+	if n == f.N {
+		os.Remove(c.faultPath())
+		return true
+	}
+	return false
+}
+
+// Repo returns the repository called name.
+func (c *StandInConfig) Repo(name string) (Repository, bool) {
+	for _, r := range c.Repositories {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Repository{}, false
+}
+
+// Immutable reports whether ECR refuses to move tag in r.
+func (r Repository) Immutable(tag string) bool {
+	matched := false
+	for _, f := range r.Exclusions {
+		if WildcardMatch(f, tag) {
+			matched = true
+		}
+	}
+	switch r.Mutability {
+	case "IMMUTABLE":
+		return true
+	case "IMMUTABLE_WITH_EXCLUSION":
+		return !matched
+	case "MUTABLE_WITH_EXCLUSION":
+		return matched
+	}
+	return false
+}
+
+// WildcardMatch matches ECR's tag filters: * is the only wildcard.
+func WildcardMatch(pattern, s string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == s
+	}
+	if !strings.HasPrefix(s, parts[0]) {
+		return false
+	}
+	s = s[len(parts[0]):]
+	for i := 1; i < len(parts)-1; i++ {
+		j := strings.Index(s, parts[i])
+		if j < 0 {
+			return false
+		}
+		s = s[j+len(parts[i]):]
+	}
+	return strings.HasSuffix(s, parts[len(parts)-1])
+}
