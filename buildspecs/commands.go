@@ -79,16 +79,24 @@ work=$(mktemp -d)
 short_id=$(printf '%s' "$PIPELINE_EXECUTION_ID" | cut -c1-8)
 draft_tag() { printf 'draft-%s-%s-%s' "$VERSION" "$1" "$PIPELINE_EXECUTION_ID"; }
 
-# put_tag TAG MEDIA_TYPE FILE points TAG at the manifest in FILE. ECR answers
-# ImageAlreadyExistsException when TAG already points at exactly that
-# manifest: that is a retry, not an error.
+# put_tag TAG MEDIA_TYPE FILE points TAG at the manifest in FILE. A tag that
+# already points at it is left alone: that is a retry, not an error (ECR
+# refuses to put it again, with ImageAlreadyExistsException or, on an
+# immutable tag, ImageTagAlreadyExistsException).
 put_tag() {
+  want="sha256:$(sha256sum "$3" | cut -d ' ' -f 1)"
+  have=$(aws ecr batch-get-image --repository-name "$RUNTIME" --image-ids "imageTag=$1" \
+    --accepted-media-types "$2" --query 'images[0].imageId.imageDigest' --output text)
+  if [ "$have" = "$want" ]; then
+    echo "$RUNTIME:$1 already points at $want"
+    return 0
+  fi
   if out=$(aws ecr put-image --repository-name "$RUNTIME" --image-tag "$1" \
       --image-manifest-media-type "$2" --image-manifest "file://$3" 2>&1); then
-    echo "tagged $RUNTIME:$1"
+    echo "tagged $RUNTIME:$1 $want"
   else
     case "$out" in
-      *ImageAlreadyExistsException*) echo "$RUNTIME:$1 already points at this manifest" ;;
+      *ImageAlreadyExistsException*) echo "$RUNTIME:$1 already points at $want" ;;
       *) printf '%s\n' "$out" >&2; return 1 ;;
     esac
   fi
@@ -119,9 +127,12 @@ publish() {
   done
 
   if [ -n "$missing" ]; then
+    # --output json: the CLI applies --query to all pages together (with
+    # text output it applies it page by page, printing one None per page).
     done_tag=$(aws ecr list-images --repository-name "$RUNTIME" --filter tagStatus=TAGGED \
-      --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag | [0]" --output text)
-    if [ -n "$done_tag" ] && [ "$done_tag" != None ]; then
+      --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag" \
+      --output json | jq -r '.[0] // empty')
+    if [ -n "$done_tag" ]; then
       echo "$RUNTIME:$done_tag shows execution $PIPELINE_EXECUTION_ID already published $VERSION"
       delete_drafts
       return 0

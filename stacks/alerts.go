@@ -103,9 +103,13 @@ func NewAlerts(scope constructs.Construct, id string, p *AlertsProps) *Alerts {
 			Detail:     &map[string]any{"pipeline": []any{pipelineName}},
 		},
 	})
+	// The target is the log group's ARN without the ":*" that its GetAtt Arn
+	// ends in: EventBridge accepts that ARN as a target but delivers nothing
+	// to it (the CDK's own log group target drops the suffix for this reason).
 	executions.Node().DefaultChild().(awsevents.CfnRule).AddPropertyOverride(jsii.String("Targets"), []any{map[string]any{
-		"Id":  "ExecutionLog",
-		"Arn": a.Executions.LogGroupArn(),
+		"Id": "ExecutionLog",
+		"Arn": awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}"),
+			&map[string]*string{"LogGroup": a.Executions.LogGroupName()}),
 	}})
 	awslogs.NewMetricFilter(c, jsii.String("Succeeded"), &awslogs.MetricFilterProps{
 		LogGroup:        a.Executions,
@@ -136,6 +140,15 @@ func NewAlerts(scope constructs.Construct, id string, p *AlertsProps) *Alerts {
 		TreatMissingData:   awscloudwatch.TreatMissingData_BREACHING,
 	})
 	a.StaleAlarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(a.Topic))
+	// The topic's policy (written by the CDK for EventBridge) replaces SNS's
+	// default one, so CloudWatch must be allowed explicitly, for this alarm only.
+	a.Topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("StaleAlarmPublishes"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  jsii.Strings(*a.Topic.TopicArn()),
+		Conditions: &map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": a.StaleAlarm.AlarmArn()}},
+	}))
 
 	// EventBridge and CloudWatch alarms publish to the encrypted topic;
 	// CloudWatch Logs encrypts the log groups.

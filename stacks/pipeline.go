@@ -69,7 +69,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 		Encryption:        awss3.BucketEncryption_S3_MANAGED,
 		EnforceSSL:        jsii.Bool(true),
 		ObjectOwnership:   awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN,
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
 		LifecycleRules: &[]*awss3.LifecycleRule{{
 			Expiration: awscdk.Duration_Days(jsii.Number(float64(p.Config.LogRetentionDays))),
 		}},
@@ -297,7 +297,7 @@ func privateBucket(scope constructs.Construct, id string, key awskms.IKey, acces
 		EnforceSSL:             jsii.Bool(true),
 		Versioned:              jsii.Bool(true),
 		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN,
+		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
 	}
 	if expireDays > 0 {
 		props.LifecycleRules = &[]*awss3.LifecycleRule{{

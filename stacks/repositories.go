@@ -42,7 +42,9 @@ func NewRepositories(scope constructs.Construct, id string, p *RepositoriesProps
 		repo := awsecr.NewRepository(c, jsii.String(rt.Name), &awsecr.RepositoryProps{
 			RepositoryName: jsii.String(rt.Name),
 			// The images are the organisation's: deleting the stack keeps them.
-			RemovalPolicy:   awscdk.RemovalPolicy_RETAIN,
+			// A first deploy that rolls back deletes them (RetainExceptOnCreate),
+			// so the retry does not fail on a repository name that exists.
+			RemovalPolicy:   awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
 			ImageScanOnPush: jsii.Bool(true),
 			// Dated tags are immutable so a pinned tag always means the same
 			// image; moving tags and drafts stay mutable so daily publishes

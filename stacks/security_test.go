@@ -195,8 +195,10 @@ func TestRepositoriesAreKeptScannedEncryptedAndDatedTagsImmutable(t *testing.T) 
 	for id, r := range repos {
 		p := props(r)
 		names = append(names, p["RepositoryName"].(string))
-		if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
-			t.Errorf("%s is not retained: deleting the stack would delete the organisation's images", id)
+		// Retained on delete and replacement; removed when the stack's first
+		// create rolls back, so that a retried deploy does not find the name taken.
+		if r["DeletionPolicy"] != "RetainExceptOnCreate" || r["UpdateReplacePolicy"] != "Retain" {
+			t.Errorf("%s: DeletionPolicy %v, UpdateReplacePolicy %v: deleting the stack must keep the organisation's images", id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
 		}
 		if !strings.Contains(id, strings.ReplaceAll(p["RepositoryName"].(string), "-", "")) {
 			t.Errorf("logical id %s does not come from the runtime name %v", id, p["RepositoryName"])
@@ -287,6 +289,27 @@ func TestAlerts(t *testing.T) {
 	}
 	if !strings.Contains(jsonString(t, a["AlarmActions"]), topicID) {
 		t.Errorf("staleness alarm does not notify the topic: %v", a["AlarmActions"])
+	}
+	// The topic's policy replaces SNS's default: the alarm must be allowed.
+	var alarmMayPublish bool
+	for _, tp := range resources(configured, "AWS::SNS::TopicPolicy") {
+		doc := jsonString(t, props(tp)["PolicyDocument"])
+		alarmMayPublish = alarmMayPublish || (strings.Contains(doc, `"Service":"cloudwatch.amazonaws.com"`) && strings.Contains(doc, sortedKeys(alarms)[0]))
+	}
+	if !alarmMayPublish {
+		t.Error("the topic policy does not let the staleness alarm publish")
+	}
+	// EventBridge delivers nothing to a log group target whose ARN ends in
+	// ":*", which is what the log group's GetAtt Arn returns.
+	var logTarget string
+	for _, r := range resources(configured, "AWS::Events::Rule") {
+		targets := jsonString(t, props(r)["Targets"])
+		if strings.Contains(targets, `"Id":"ExecutionLog"`) {
+			logTarget = targets
+		}
+	}
+	if !strings.Contains(logTarget, `:log-group:${LogGroup}"`) || strings.Contains(logTarget, "GetAtt") {
+		t.Errorf("the execution log target is not the log group's ARN without ':*': %s", logTarget)
 	}
 	filters := resources(configured, "AWS::Logs::MetricFilter")
 	if len(filters) != 1 || !strings.Contains(jsonString(t, props(filters[sortedKeys(filters)[0]])), `SUCCEEDED`) {
