@@ -57,7 +57,7 @@ type Bases struct {
 
 func (b *Bases) podman(args ...string) *exec.Cmd {
 	root := filepath.Join(b.Work, "bases-storage")
-	cmd := exec.Command("podman", append([]string{"--root", filepath.Join(root, "storage"), "--runroot", filepath.Join(root, "run"), "--storage-driver", "overlay"}, args...)...)
+	cmd := exec.Command("podman", append([]string{"--root", filepath.Join(root, "storage"), "--runroot", RunRoot(root), "--storage-driver", "overlay"}, args...)...)
 	return cmd
 }
 
@@ -70,7 +70,8 @@ func runLogged(cmd *exec.Cmd, logPath string) error {
 	fmt.Fprintf(f, "$ %s\n", strings.Join(cmd.Args, " "))
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w (log: %s)", strings.Join(cmd.Args[:min(len(cmd.Args), 8)], " "), err, logPath)
+		f.Sync()
+		return fmt.Errorf("%s: %w (log: %s)\n--- last lines:\n%s\n---", strings.Join(cmd.Args[:min(len(cmd.Args), 8)], " "), err, logPath, Tail(logPath, 15))
 	}
 	return nil
 }

@@ -244,17 +244,45 @@ func (r *rehearsal) publish(pubs []publishEntry) {
 			r.row(Row{p.Entry.ID, "check publish again", 0, "ok", "same state"})
 		}
 	}
+	total.LayerBytesWritten = r.layerBytes(nil, total.UploadedLayers)
 	fmt.Printf("\nPublish traffic (registry log, every Publish run above):\n"+
-		"  layer blobs:  %d downloads (GET/HEAD), %d bytes downloaded; %d uploads, %d upload requests (POST/PATCH/PUT)\n"+
+		"  layer blobs:  %d downloads (GET/HEAD), %d bytes downloaded; %d uploads (%d bytes), %d upload requests (POST/PATCH/PUT)\n"+
 		"  config blobs: %d reads, %d bytes (allowed: small JSON)\n"+
-		"  manifests:    %d requests\n", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.UploadRequests,
+		"  manifests:    %d requests\n", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.LayerBytesWritten, total.UploadRequests,
 		total.ConfigReads, total.ConfigBytesRead, total.ManifestRequests)
 	res := "ok"
 	if total.LayerReads+total.LayerWrites+total.UploadRequests > 0 || total.LayerBytesRead > 0 {
 		res = "FAIL"
 	}
 	r.row(Row{"(all publish runs)", "publish moves no layers", 0, res,
-		fmt.Sprintf("layer blobs: %d read (%d B), %d uploaded; config blobs: %d read (%d B)", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.ConfigReads, total.ConfigBytesRead)})
+		fmt.Sprintf("layer blobs: %d read (%d B), %d uploaded (%d B); config blobs: %d read (%d B)", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.LayerBytesWritten, total.ConfigReads, total.ConfigBytesRead)})
+}
+
+// layerBytes adds the sizes of uploaded layers, from the drafts' manifests
+// when they name them, else from the registry.
+func (r *rehearsal) layerBytes(builds []buildEntry, digests []string) int64 {
+	var n int64
+	repos := map[string]bool{}
+	for _, rp := range r.pl.Repositories {
+		repos[rp.Name] = true
+	}
+	for _, d := range digests {
+		for rp := range repos {
+			ref, err := name.NewDigest(r.ecrReg.Addr+"/"+rp+"@"+d, name.Insecure)
+			if err != nil {
+				continue
+			}
+			desc, err := remote.Layer(ref, r.ecr().options()...)
+			if err != nil {
+				continue
+			}
+			if sz, err := desc.Size(); err == nil {
+				n += sz
+				break
+			}
+		}
+	}
+	return n
 }
 
 // describeTags lists the tags of a runtime version: tag=digest prefix.

@@ -123,8 +123,15 @@ func Rehearse(o Options) (err error) {
 	if err := r.buildBases(builds); err != nil {
 		return err
 	}
+	from := r.ecrReg.LogSize()
 	r.runStage("Build", builds, r.execID, r.srcDir(""), nil)
 	r.checkDrafts(builds)
+	// Calibration: the same count over Build, which does upload layers.
+	if t, err := CountTraffic(r.ecrReg.LogPath, from, r.ecrReg.LogSize(), r.configs); err == nil {
+		size := r.layerBytes(builds, t.UploadedLayers)
+		r.logf("Build traffic (calibrates the Publish count): %d layer uploads (%d bytes), %d config uploads, %d layer reads, %d upload requests",
+			t.LayerWrites, size, t.ConfigWrites, t.LayerReads, t.UploadRequests)
+	}
 	if !o.SkipNegative {
 		r.negative(builds)
 	}
@@ -378,12 +385,6 @@ func (r *rehearsal) selectEntries() ([]buildEntry, []publishEntry, []Row) {
 					continue
 				}
 				chosenVersion[rt] = v
-				// Both architectures for python and node; node-ci-cd (its
-				// arm64 build installs the AWS CLI under emulation) amd64 only.
-				if arch == "arm64" && rt == "node-ci-cd" {
-					skipped = append(skipped, Row{e.ID, "build+verify", 0, "not in subset ci", "node-ci-cd on amd64 only (the AWS CLI install under arm64 emulation costs minutes)"})
-					continue
-				}
 			}
 			ve, ok := verify[e.ID]
 			if !ok {
@@ -434,6 +435,10 @@ func (r *rehearsal) buildBases(builds []buildEntry) error {
 		need[bs]["amd64"], need[bs]["arm64"] = true, true
 	}
 	bases := &Bases{Work: filepath.Join(r.work, "bases"), Cache: r.o.Cache, Registry: r.baseReg.Addr, Mirror: r.o.Mirror, Log: r.logf}
+	defer func() {
+		d := filepath.Join(bases.Work, "bases-storage")
+		removeStore(d)
+	}()
 	os.MkdirAll(bases.Work, 0o755)
 	// The root file systems first (both at once: debootstrap for arm64 runs
 	// under emulation, amd64 mostly downloads).
@@ -538,11 +543,17 @@ func (r *rehearsal) runBuild(act Action, e Entry, execID, src string, ro *runOpt
 	}
 	res := RunScript(script, src, env, logPath, timeout)
 	// The build's machine goes away: its image store with it.
-	for _, d := range []string{home, RunRoot(home)} {
+	removeStore(home)
+	return res
+}
+
+// removeStore removes a directory holding an image store and the store's
+// run directory, unmounting what podman or buildah left mounted there.
+func removeStore(dir string) {
+	for _, d := range []string{dir, RunRoot(dir)} {
 		exec.Command("sh", "-c", `grep -o " $0[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null; true`, d).Run()
 		os.RemoveAll(d)
 	}
-	return res
 }
 
 func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home string) ([]string, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -146,7 +147,9 @@ type Traffic struct {
 	ConfigBytesRead           int64
 	UploadRequests            int // POST/PATCH/PUT under /blobs/uploads/
 	ManifestRequests          int
-	Unclassified              []string
+	// UploadedLayers are the layer digests whose upload completed (the
+	// registry logs no request size: their sizes are looked up after).
+	UploadedLayers []string
 }
 
 // CountTraffic reads the registry's JSON log from position from to to and
@@ -194,6 +197,7 @@ func CountTraffic(logPath string, from, to int64, configs map[string]bool) (Traf
 				t.ConfigWrites++
 			} else {
 				t.LayerWrites++
+				t.UploadedLayers = append(t.UploadedLayers, digest)
 			}
 		case strings.Contains(p, "/blobs/"):
 			digest := p[strings.LastIndex(p, "/")+1:]
@@ -215,9 +219,7 @@ func CountTraffic(logPath string, from, to int64, configs map[string]bool) (Traf
 	return t, sc.Err()
 }
 
-// UploadedBytes adds the sizes of the blobs that uploads completed: the
-// registry logs no request size, so the sizes come from the blobs stored
-// (see blobSize).
+// Add sums two counts.
 func (t *Traffic) Add(o Traffic) {
 	t.LayerReads += o.LayerReads
 	t.LayerWrites += o.LayerWrites
@@ -228,6 +230,7 @@ func (t *Traffic) Add(o Traffic) {
 	t.ConfigBytesRead += o.ConfigBytesRead
 	t.UploadRequests += o.UploadRequests
 	t.ManifestRequests += o.ManifestRequests
+	t.UploadedLayers = append(t.UploadedLayers, o.UploadedLayers...)
 }
 
 type limitedReader struct {
@@ -237,7 +240,7 @@ type limitedReader struct {
 
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.n <= 0 {
-		return 0, fmt.Errorf("EOF")
+		return 0, io.EOF
 	}
 	if int64(len(p)) > l.n {
 		p = p[:l.n]

@@ -1,0 +1,135 @@
+package rehearsal
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+)
+
+// template builds a CloudFormation template shaped like the synthesized one
+// (same resource types, properties and pipeline wiring), with the committed
+// buildspecs inlined: no CDK synth, so the test is cheap.
+func template(t *testing.T) []byte {
+	t.Helper()
+	project := func(file string) map[string]any {
+		b, err := os.ReadFile(filepath.Join("..", "..", "buildspecs", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]any{"Type": "AWS::CodeBuild::Project", "Properties": map[string]any{
+			"TimeoutInMinutes": 30,
+			"Source":           map[string]any{"Type": "CODEPIPELINE", "BuildSpec": string(b)},
+			"Environment": map[string]any{"EnvironmentVariables": []any{map[string]any{
+				"Name": "REGISTRY", "Type": "PLAINTEXT",
+				"Value": map[string]any{"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"},
+			}}},
+		}}
+	}
+	env := `[{"name":"PIPELINE_EXECUTION_ID","type":"PLAINTEXT","value":"#{codepipeline.PipelineExecutionId}"},{"name":"SOURCE_REVISION","type":"PLAINTEXT","value":"#{SourceVariables.VersionId}"}]`
+	action := func(stage, ref string) map[string]any {
+		return map[string]any{"Name": stage, "Actions": []any{map[string]any{
+			"Name":          stage,
+			"ActionTypeId":  map[string]any{"Category": "Build", "Owner": "AWS", "Provider": "CodeBuild"},
+			"Configuration": map[string]any{"ProjectName": map[string]any{"Ref": ref}, "EnvironmentVariables": env, "BatchEnabled": "true"},
+		}}}
+	}
+	tpl := map[string]any{"Resources": map[string]any{
+		"Repo": map[string]any{"Type": "AWS::ECR::Repository", "Properties": map[string]any{
+			"RepositoryName": "node", "ImageTagMutability": "MUTABLE_WITH_EXCLUSION",
+			"ImageTagMutabilityExclusionFilters": []any{map[string]any{"ImageTagMutabilityExclusionFilterType": "WILDCARD", "ImageTagMutabilityExclusionFilterValue": "*-r20*"}},
+		}},
+		"B": project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"),
+		"Pipeline": map[string]any{"Type": "AWS::CodePipeline::Pipeline", "Properties": map[string]any{"Stages": []any{
+			map[string]any{"Name": "Source", "Actions": []any{map[string]any{"Name": "Source", "ActionTypeId": map[string]any{"Provider": "S3"}}}},
+			action("Build", "B"), action("Verify", "V"), action("Publish", "P"),
+		}}},
+	}}
+	b, err := json.Marshal(tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseTemplate(t *testing.T) {
+	pl, err := ParseTemplate(template(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Actions) != 3 || pl.Actions[0].Stage != "Build" || pl.Actions[2].Stage != "Publish" {
+		t.Fatalf("actions: %+v", pl.Actions)
+	}
+	if len(pl.Repositories) != 1 || !pl.Repositories[0].Immutable("22-r20261126-abcdef12") {
+		t.Fatalf("repositories: %+v", pl.Repositories)
+	}
+	b := pl.Stage("Build")[0]
+	if b.TimeoutMinutes != 30 || !b.Batch || len(b.Spec.Entries) == 0 {
+		t.Fatalf("build action: %+v", b)
+	}
+	e := b.Spec.Entries[0]
+	var names []string
+	for _, v := range e.Vars {
+		names = append(names, v.Name)
+	}
+	if strings.Join(names, " ") != "RUNTIME VERSION ARCH BASE_IMAGE BASE_REGISTRY" {
+		t.Fatalf("entry variables in order: %v", names)
+	}
+	// The commands are the generator's, byte for byte.
+	for i, st := range buildspecs.Stages {
+		pre, cmds := buildspecs.Commands(st)
+		var want []Phase
+		if len(pre) > 0 {
+			want = append(want, Phase{"pre_build", pre})
+		}
+		want = append(want, Phase{"build", cmds})
+		got := pl.Actions[i].Spec.Phases
+		if len(got) != len(want) {
+			t.Fatalf("%s: phases %v", st, got)
+		}
+		for j := range want {
+			if strings.Join(got[j].Commands, "\x00") != strings.Join(want[j].Commands, "\x00") {
+				t.Errorf("%s %s: the template's commands differ from buildspecs.Commands", st, want[j].Name)
+			}
+		}
+	}
+
+	reg, err := ResolveProjectValue(b.ProjectEnv[0].Value, map[string]string{"AWS::AccountId": "1", "AWS::Region": "r", "AWS::URLSuffix": "s"})
+	if err != nil || reg != "1.dkr.ecr.r.s" {
+		t.Fatalf("REGISTRY: %q %v", reg, err)
+	}
+	if _, err := ResolveProjectValue(map[string]any{"Fn::GetAtt": []any{"X", "Arn"}}, nil); err == nil {
+		t.Fatal("an unknown intrinsic must not resolve")
+	}
+	v, err := ResolvePipelineValue(b.ActionEnv[0].Value, map[string]string{"codepipeline.PipelineExecutionId": "id"})
+	if err != nil || v != "id" {
+		t.Fatalf("pipeline variable: %q %v", v, err)
+	}
+	if _, err := ResolvePipelineValue("#{Other.X}", nil); err == nil {
+		t.Fatal("an unknown pipeline variable must not resolve")
+	}
+}
+
+func TestParseBuildspecRefusesWhatItCannotRun(t *testing.T) {
+	for _, spec := range []string{
+		"version: 0.2\nphases:\n  build:\n    commands: [x]\n    finally: [y]\n",
+		"version: \"0.2\"\nphases:\n  build:\n    commands: [x]\n",
+		"version: 0.2\nbatch:\n  build-list: []\n",
+		"version: 0.2\nbatch:\n  build-graph:\n    - identifier: a\n      env:\n        compute-type: ARM_CONTAINER\n        types: x\n",
+		"version: 0.2\nphases:\n  buld:\n    commands: [x]\n",
+	} {
+		if _, err := ParseBuildspec([]byte(spec)); err == nil {
+			t.Errorf("accepted:\n%s", spec)
+		}
+	}
+}
+
+func TestBuildEnvRefusesAmbiguousNames(t *testing.T) {
+	_, err := BuildEnv(nil, Env{Action: []Var{{"VERSION", "1"}}}, Buildspec{}, Entry{ID: "e", Vars: []Var{{"VERSION", "2"}}})
+	if err == nil {
+		t.Fatal("a variable set by the action and the entry must be refused")
+	}
+}
