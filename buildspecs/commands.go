@@ -21,9 +21,20 @@ const ecrLogin = `aws ecr get-login-password --region "$AWS_REGION" | docker log
 
 const draftImage = `IMAGE="$REGISTRY/$RUNTIME:draft-$VERSION-$ARCH-$PIPELINE_EXECUTION_ID"`
 
+// ecrPublicLogin authenticates the base image pulls. Anonymous pulls from
+// ECR Public are limited per source address (500 GB a month), and CodeBuild's
+// addresses are shared with other accounts; authenticated pulls count against
+// this account. ECR Public's API is in us-east-1 only, whatever the build's
+// region; the token is good for pulls from anywhere.
+const ecrPublicLogin = `case "$BASE_REGISTRY" in
+  public.ecr.aws/*)
+    aws ecr-public get-login-password --region us-east-1 | docker login --username AWS --password-stdin public.ecr.aws ;;
+esac`
+
 var buildPreBuild = []string{
 	requireExecutionID,
 	ecrLogin,
+	ecrPublicLogin,
 }
 
 // Build pushes one plain image manifest per architecture. --provenance and

@@ -66,7 +66,7 @@ func (s *EvergreenStack) suppressNagFindings(cfg Config) {
 			append(append([]any{}, artifacts...), codeBuildFindings...))
 		if st.login {
 			suppress(st.role, "AwsSolutions-IAM5",
-				"ecr:GetAuthorizationToken (docker login) has no resource-level permissions; it is the only action on '*' (asserted by stacks tests).",
+				"docker login: ecr:GetAuthorizationToken, and for Build ecr-public:GetAuthorizationToken with sts:GetServiceBearerToken, have no resource-level permissions; they are the only actions on '*' (asserted by stacks tests).",
 				[]any{"Resource::*"})
 		}
 	}
@@ -79,7 +79,7 @@ func (s *EvergreenStack) suppressNagFindings(cfg Config) {
 		pipelineFindings)
 	if s.GitHub != nil {
 		suppress(s.GitHub.Role, "AwsSolutions-IAM5",
-			"ecr:GetAuthorizationToken (docker login) has no resource-level permissions; it is the only action on '*' (asserted by stacks tests).",
+			"docker login: ecr:GetAuthorizationToken, ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken have no resource-level permissions; they are the only actions on '*' (asserted by stacks tests).",
 			[]any{"Resource::*"})
 	}
 	if cfg.PullOrganization != "" {

@@ -282,6 +282,15 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
 			Resources: jsii.Strings("*"),
 		}))
 	}
+	if st == buildspecs.Build {
+		// docker login to ECR Public for authenticated base image pulls;
+		// neither action has resource-level permissions.
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(title(st) + "EcrPublicLogin"),
+			Actions:   jsii.Strings("ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"),
+			Resources: jsii.Strings("*"),
+		}))
+	}
 }
 
 // privateBucket: private, KMS-encrypted, SSL only, versioned. expireDays > 0

@@ -77,6 +77,12 @@ func (d *Docker) RunDocker(args []string) error {
 	}
 	switch {
 	case args[0] == "login":
+		// public.ecr.aws is served by the local base registry (registries.conf):
+		// the real client logs in there instead.
+		if last := len(args) - 1; args[last] == "public.ecr.aws" && d.Cfg.PublicRegistry != "" {
+			fmt.Fprintf(d.Stderr, "[stand-in] docker login public.ecr.aws: logging in to its stand-in %s\n", d.Cfg.PublicRegistry)
+			args = append(append([]string{}, args[:last]...), d.Cfg.PublicRegistry)
+		}
 		cmd := exec.Command(d.Cfg.RealDocker, args...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, d.Stdout, d.Stderr
 		return d.run(cmd)

@@ -267,6 +267,7 @@ func (r *rehearsal) setup() error {
 		Account: standInAccount, Region: standInRegion,
 		Repositories: r.pl.Repositories, StateDir: state,
 		RegistriesConf: regConf, RealDocker: realDocker,
+		PublicRegistry: r.baseReg.Addr,
 	}
 	if err := r.cfg.Write(r.bin); err != nil {
 		return err

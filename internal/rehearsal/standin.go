@@ -32,6 +32,9 @@ type StandInConfig struct {
 	RegistriesConf string `json:"registriesConf"`
 	// RealDocker is the real docker client (login needs no daemon).
 	RealDocker string `json:"realDocker"`
+	// PublicRegistry (host:port) stands in for public.ecr.aws, the base
+	// images' registry: `docker login public.ecr.aws` logs in there.
+	PublicRegistry string `json:"publicRegistry"`
 }
 
 // ConfigName is the stand-ins' configuration file, next to their executable.
