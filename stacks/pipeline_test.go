@@ -2,8 +2,10 @@ package stacks_test
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,7 +244,7 @@ func TestDailyScheduleStartsThePipeline(t *testing.T) {
 			t.Fatalf("schedule targets %v", targets)
 		}
 		target := jsonString(t, targets[0])
-		pipelineID := sortedKeys(resources(def, "AWS::CodePipeline::Pipeline"))[0]
+		pipelineID := slices.Sorted(maps.Keys(resources(def, "AWS::CodePipeline::Pipeline")))[0]
 		if !strings.Contains(target, pipelineID) || !strings.Contains(target, "RoleArn") {
 			t.Errorf("the schedule does not start pipeline %s with a role: %s", pipelineID, target)
 		}
@@ -270,7 +272,7 @@ func TestOutputs(t *testing.T) {
 	outputs := def.json["Outputs"].(map[string]any)
 	for _, k := range []string{"RepositoryUriNode", "RepositoryUriNodeCiCd", "RepositoryUriPython", "PipelineName", "PipelineConsole", "SourceBucket", "AlertTopic"} {
 		if outputs[k] == nil {
-			t.Errorf("no output %s (have %v)", k, sortedKeys(outputs))
+			t.Errorf("no output %s (have %v)", k, slices.Sorted(maps.Keys(outputs)))
 		}
 	}
 	if _, ok := configured.json["Outputs"].(map[string]any)["SourceBucket"]; ok {

@@ -2,6 +2,7 @@ package stacks_test
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -108,7 +109,7 @@ func TestEachStageRoleHasExactlyItsECRGrants(t *testing.T) {
 		"ImagesVerifyRole":  {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}, []string{"ecr:GetAuthorizationToken"}},
 		"ImagesPublishRole": {[]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:ListImages", "ecr:PutImage"}, nil},
 	}
-	repoIDs := sortedKeys(resources(def, "AWS::ECR::Repository"))
+	repoIDs := slices.Sorted(maps.Keys(resources(def, "AWS::ECR::Repository")))
 	for prefix, w := range want {
 		_, stmts := rolePolicies(t, def, prefix)
 		onRepos, onStar := ecrActions(stmts)
@@ -169,7 +170,7 @@ func TestOnlyDockerLoginIsOnStar(t *testing.T) {
 }
 
 func TestPipelineRoleStartsOnlyItsOwnProjects(t *testing.T) {
-	projectIDs := sortedKeys(resources(def, "AWS::CodeBuild::Project"))
+	projectIDs := slices.Sorted(maps.Keys(resources(def, "AWS::CodeBuild::Project")))
 	for id, p := range resources(def, "AWS::IAM::Policy") {
 		var doc struct{ Statement []statement }
 		if err := json.Unmarshal([]byte(jsonString(t, props(p)["PolicyDocument"])), &doc); err != nil {
@@ -253,12 +254,12 @@ func TestAlerts(t *testing.T) {
 	if len(topics) != 1 {
 		t.Fatalf("%d topics", len(topics))
 	}
-	topicID := sortedKeys(topics)[0]
+	topicID := slices.Sorted(maps.Keys(topics))[0]
 	if props(topics[topicID])["KmsMasterKeyId"] == nil {
 		t.Error("the alert topic is not encrypted")
 	}
 	subs := resources(configured, "AWS::SNS::Subscription")
-	if len(subs) != 1 || props(subs[sortedKeys(subs)[0]])["Endpoint"] != "platform@example.com" || props(subs[sortedKeys(subs)[0]])["Protocol"] != "email" {
+	if len(subs) != 1 || props(subs[slices.Sorted(maps.Keys(subs))[0]])["Endpoint"] != "platform@example.com" || props(subs[slices.Sorted(maps.Keys(subs))[0]])["Protocol"] != "email" {
 		t.Errorf("email subscription: %v", subs)
 	}
 	if len(resources(def, "AWS::SNS::Subscription")) != 0 {
@@ -284,7 +285,7 @@ func TestAlerts(t *testing.T) {
 	if len(alarms) != 1 {
 		t.Fatalf("%d alarms", len(alarms))
 	}
-	a := props(alarms[sortedKeys(alarms)[0]])
+	a := props(alarms[slices.Sorted(maps.Keys(alarms))[0]])
 	if a["EvaluationPeriods"] != 48.0 || a["DatapointsToAlarm"] != 48.0 || a["Period"] != 3600.0 || a["TreatMissingData"] != "breaching" || a["ComparisonOperator"] != "LessThanThreshold" || a["Threshold"] != 1.0 {
 		t.Errorf("staleness alarm does not fire after 48 hours without a success: %v", a)
 	}
@@ -295,7 +296,7 @@ func TestAlerts(t *testing.T) {
 	var alarmMayPublish bool
 	for _, tp := range resources(configured, "AWS::SNS::TopicPolicy") {
 		doc := jsonString(t, props(tp)["PolicyDocument"])
-		alarmMayPublish = alarmMayPublish || (strings.Contains(doc, `"Service":"cloudwatch.amazonaws.com"`) && strings.Contains(doc, sortedKeys(alarms)[0]))
+		alarmMayPublish = alarmMayPublish || (strings.Contains(doc, `"Service":"cloudwatch.amazonaws.com"`) && strings.Contains(doc, slices.Sorted(maps.Keys(alarms))[0]))
 	}
 	if !alarmMayPublish {
 		t.Error("the topic policy does not let the staleness alarm publish")
@@ -313,7 +314,7 @@ func TestAlerts(t *testing.T) {
 		t.Errorf("the execution log target is not the log group's ARN without ':*': %s", logTarget)
 	}
 	filters := resources(configured, "AWS::Logs::MetricFilter")
-	if len(filters) != 1 || !strings.Contains(jsonString(t, props(filters[sortedKeys(filters)[0]])), `SUCCEEDED`) {
+	if len(filters) != 1 || !strings.Contains(jsonString(t, props(filters[slices.Sorted(maps.Keys(filters))[0]])), `SUCCEEDED`) {
 		t.Errorf("no metric filter counts successful executions: %v", filters)
 	}
 }

@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,7 +135,7 @@ func brokenTemplate(t *testing.T, path string) string {
 	}
 	resources := tmpl["Resources"].(map[string]any)
 	var project map[string]any
-	for _, id := range sortedKeys(resources) {
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
 		r := resources[id].(map[string]any)
 		if r["Type"] == "AWS::CodeBuild::Project" {
 			// A deep copy through JSON.
@@ -168,13 +169,4 @@ func brokenTemplate(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return dst
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

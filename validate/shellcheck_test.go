@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,7 +83,7 @@ func buildspecScripts(name string, content []byte) ([]*script, error) {
 	// Phase order as CodeBuild runs them; unknown phases are the schema's
 	// business (validate/schema_test.go), but lint them too.
 	order := []string{"install", "pre_build", "build", "post_build"}
-	for _, p := range sortedKeys(doc.Phases) {
+	for _, p := range slices.Sorted(maps.Keys(doc.Phases)) {
 		if !slices.Contains(order, p) {
 			order = append(order, p)
 		}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -125,7 +127,7 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 	ca.op = pos[1]
 	allowed, ok := knownOptions[ca.op]
 	if !ok {
-		return usageError("aws ecr: the rehearsal does not stand in for %q (the commands used to need only %s)", ca.op, strings.Join(sortedKeys(knownOptions), ", "))
+		return usageError("aws ecr: the rehearsal does not stand in for %q (the commands used to need only %s)", ca.op, strings.Join(slices.Sorted(maps.Keys(knownOptions)), ", "))
 	}
 	var unknown []string
 	for k := range ca.opts {
@@ -168,15 +170,6 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		return err
 	}
 	return printOutput(stdout, out, ca)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func opName(op string) string {
@@ -705,7 +698,7 @@ func (e *ECR) listImages(ca cliArgs) (any, error) {
 		return nil, err
 	}
 	ids := []ImageID{}
-	for _, t := range sortedKeys(tags) {
+	for _, t := range slices.Sorted(maps.Keys(tags)) {
 		ids = append(ids, ImageID{tags[t], t})
 	}
 	return map[string]any{"imageIds": ids}, nil

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -292,7 +294,7 @@ func (r *rehearsal) describeTags(rt, version string) string {
 		return err.Error()
 	}
 	var parts []string
-	for _, t := range sortedKeys(tags) {
+	for _, t := range slices.Sorted(maps.Keys(tags)) {
 		if t == version || strings.HasPrefix(t, version+"-") || strings.HasPrefix(t, "draft-"+version+"-") && strings.HasSuffix(t, r.execID) {
 			parts = append(parts, t+"="+tags[t][7:19])
 		}
@@ -366,7 +368,7 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 	}
 	r.logf("   inspect %s:%s = %s (%s): %s; dated tag %s", rt, v, idx.Digest, idx.MediaType, strings.Join(plats, ", "), dated)
 	var state []string
-	for _, t := range sortedKeys(tags) {
+	for _, t := range slices.Sorted(maps.Keys(tags)) {
 		if strings.HasSuffix(t, r.execID) || t == v || strings.HasPrefix(t, v+"-") {
 			state = append(state, t+"="+tags[t])
 		}
@@ -405,7 +407,7 @@ func (r *rehearsal) printTable() {
 	}
 	sort.Strings(steps)
 	var res []string
-	for _, k := range sortedKeys(counts) {
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		res = append(res, fmt.Sprintf("%d %s", counts[k], k))
 	}
 	fmt.Printf("\nTotals: %s wall clock (-subset %s, -j %d); summed per step: %s\n", time.Since(r.start).Round(time.Second), r.o.Subset, r.o.Jobs, strings.Join(steps, ", "))

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -223,7 +225,7 @@ func (r *rehearsal) setup() error {
 	}
 	var conf strings.Builder
 	conf.WriteString("unqualified-search-registries = []\n\n")
-	for _, b := range sortedKeys(bases) {
+	for _, b := range slices.Sorted(maps.Keys(bases)) {
 		fmt.Fprintf(&conf, "[[registry]]\nprefix = %q\nlocation = %q\ninsecure = true\n\n", b, r.baseReg.Addr+"/library")
 	}
 	fmt.Fprintf(&conf, "[[registry]]\nlocation = %q\ninsecure = true\n", r.ecrReg.Addr)
@@ -468,7 +470,7 @@ func (r *rehearsal) buildBases(builds []buildEntry) error {
 	err := parallel(len(specs), r.o.Jobs, func(i int) error {
 		bs := specs[i]
 		start := time.Now()
-		err := bases.Build(bs, sortedKeys(need[bs]))
+		err := bases.Build(bs, slices.Sorted(maps.Keys(need[bs])))
 		res := "ok"
 		detail := fmt.Sprintf("%s:%s-trixie stand-in (amd64, arm64)", bs.Image, bs.Version)
 		if err != nil {
