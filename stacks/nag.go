@@ -87,7 +87,4 @@ func (s *EvergreenStack) suppressNagFindings(cfg Config) {
 			"The '*' principal is limited to the organization by an aws:PrincipalOrgID condition, and to the three read-only pull actions.",
 			nil)
 	}
-	suppress(pl.AccessLogs, "AwsSolutions-S1",
-		"This bucket receives the server access logs of the artifact and source buckets; logging it into itself would loop.",
-		nil)
 }
