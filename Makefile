@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-synth synth test deploy buildspecs workflow bench
+.PHONY: setup setup-synth synth test bootstrap deploy buildspecs workflow bench
 
 # Everything the tests need (apt packages, .venv, .tools).
 setup:
@@ -29,8 +29,11 @@ test: setup
 	@status=0; CHECK_REPORT=$(CURDIR)/.tools/checks.log go test -count=1 ./... || status=$$?; \
 	echo "== external checks"; cat .tools/checks.log 2>/dev/null; exit $$status
 
-# Deploy to the account and region of your AWS credentials (run
-# `cdk bootstrap` once per account and region first).
+# Once per account and region, before the first deploy.
+bootstrap: setup-synth
+	cdk bootstrap
+
+# Deploy to the account and region of your AWS credentials.
 deploy: setup-synth
 	cdk deploy
 
