@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-synth synth test bootstrap deploy buildspecs workflow bench
+.PHONY: setup setup-synth synth test bootstrap deploy generate bench
 
 # Everything the tests need (apt packages, .venv, .tools).
 setup:
@@ -37,13 +37,11 @@ bootstrap: setup-synth
 deploy: setup-synth
 	cdk deploy
 
-# Regenerate buildspecs/*.yml after editing runtimes/runtimes.yaml.
-buildspecs: setup-synth
-	go run ./cmd/genbuildspecs
-
-# Regenerate .github/workflows/images.yml after editing the list or cdk.json.
-workflow: setup-synth
-	go run ./cmd/genworkflow
+# Rewrite everything the runtime list and cdk.json drive (buildspecs/*.yml,
+# .github/workflows/images.yml, the README's table of context keys) after
+# editing either. Plain Go: no CDK, no Node.js.
+generate:
+	go run ./cmd/generate
 
 # Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
 bench: setup-synth

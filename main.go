@@ -4,14 +4,16 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -27,30 +29,28 @@ func main() {
 }
 
 func run() (err error) {
+	// aws-cdk-lib writes validation-report.json into the output folder when
+	// its validation fails, and the CDK CLI reads that file from there after
+	// every synth: a report left by a failed run would fail the next, fixed
+	// one with the old error. Each synth starts without it.
+	if dir := os.Getenv("CDK_OUTDIR"); dir != "" {
+		if err := os.Remove(filepath.Join(dir, "validation-report.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+
 	// Everything is validated before the CDK starts (its Node.js process
 	// costs seconds) and before the first construct exists, so a bad list or
 	// context value fails fast and writes nothing.
-	ctx, fromFile, err := cdkContext()
+	ctx, fromFile, err := config.AppContext()
 	if err != nil {
 		return err
 	}
-	get := func(key string) any { return ctx[key] }
-	listPath, err := stacks.ContextString(get, stacks.CtxRuntimeList)
+	cfg, err := config.FromContext(ctx)
 	if err != nil {
 		return err
 	}
-	if listPath == "" {
-		listPath = runtimes.DefaultPath
-	}
-	list, err := runtimes.Load(listPath)
-	if err != nil {
-		return err
-	}
-	cfg, err := stacks.ConfigFromContext(get)
-	if err != nil {
-		return err
-	}
-	gh, err := stacks.GitHubConfigFromContext(get)
+	list, err := runtimes.Load(cfg.RuntimeList)
 	if err != nil {
 		return err
 	}
@@ -89,54 +89,8 @@ func run() (err error) {
 		List:   list,
 		Specs:  specs,
 		Config: cfg,
-		GitHub: gh,
 	})
 	stacks.AddNagChecks(app)
 	asm := app.Synth(nil)
 	return stacks.CheckLimits(*asm.Directory(), StackName)
-}
-
-// cdkContext reads the context the CDK CLI hands to the app (cdk.json, -c
-// flags): the same JSON that awscdk.NewApp reads, read here so that it can be
-// validated before the CDK starts. Run without the CLI (go run .), it is
-// cdk.json's context, and fromFile is true.
-func cdkContext() (ctx map[string]any, fromFile bool, err error) {
-	ctx = map[string]any{}
-	s, underCLI := os.LookupEnv("CDK_CONTEXT_JSON")
-	if !underCLI {
-		data, err := os.ReadFile("cdk.json")
-		if err != nil {
-			return nil, false, fmt.Errorf("run from the repository root (next to cdk.json): %w", err)
-		}
-		var file struct {
-			Context map[string]any `json:"context"`
-		}
-		if err := json.Unmarshal(data, &file); err != nil {
-			return nil, false, fmt.Errorf("cdk.json: %w", err)
-		}
-		if file.Context != nil {
-			ctx = file.Context
-		}
-		return ctx, true, nil
-	}
-	if s != "" {
-		if err := json.Unmarshal([]byte(s), &ctx); err != nil {
-			return nil, false, fmt.Errorf("reading CDK_CONTEXT_JSON: %w", err)
-		}
-	}
-	// The CLI moves a large context to a file and names it here.
-	if path := os.Getenv("CONTEXT_OVERFLOW_LOCATION_ENV"); path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, false, fmt.Errorf("reading the CDK context file: %w", err)
-		}
-		more := map[string]any{}
-		if err := json.Unmarshal(data, &more); err != nil {
-			return nil, false, fmt.Errorf("reading the CDK context file %s: %w", path, err)
-		}
-		for k, v := range more {
-			ctx[k] = v
-		}
-	}
-	return ctx, false, nil
 }

@@ -7,7 +7,7 @@ import (
 
 // The stage commands in the forms other runners need. Everything here is
 // derived from Commands at the time it is called, so a generator that calls
-// it (cmd/genworkflow) follows every fix made to the commands, and its drift
+// it (make generate) follows every fix made to the commands, and its drift
 // test fails until the generated file is rewritten.
 
 // Script is a stage's pre_build and build commands as one sh script, in

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/evergreen-images/evergreen/config"
 )
 
 // MetricNamespace and SucceededMetric count successful executions.
@@ -25,7 +27,7 @@ const (
 // AlertsProps configures Alerts.
 type AlertsProps struct {
 	Pipeline awscodepipeline.Pipeline
-	Config   Config
+	Config   config.Config
 	Key      awskms.IKey
 }
 

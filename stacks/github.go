@@ -1,10 +1,7 @@
 package stacks
 
 import (
-	"encoding/json"
 	"fmt"
-	"regexp"
-	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -12,95 +9,16 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 )
-
-// CtxGitHub names the GitHub repository whose workflow
-// (.github/workflows/images.yml) may run the three stages, e.g.
-//
-//	"evergreen:github": {"repository": "acme/evergreen-images", "branch": "main"}
-//
-// and, when the account already has GitHub's OIDC provider (an account holds
-// one provider per URL), "oidcProviderArn". Absent: the stack creates nothing
-// for GitHub.
-const CtxGitHub = "evergreen:github"
-
-// GitHubOIDCHost is the issuer of GitHub Actions' OIDC tokens, and the prefix
-// of the claim keys in a trust policy.
-const GitHubOIDCHost = "token.actions.githubusercontent.com"
 
 // GitHubAudience is the audience aws-actions/configure-aws-credentials
 // requests by default.
 const GitHubAudience = "sts.amazonaws.com"
 
-// GitHubConfig is the validated CtxGitHub value.
-type GitHubConfig struct {
-	// Repository is owner/name, spelled as GitHub spells it (the trust
-	// policy compares it case-sensitively).
-	Repository string `json:"repository"`
-	// Branch is the one branch whose runs may assume the role; default "main".
-	Branch string `json:"branch"`
-	// OIDCProviderArn, if set, is an existing provider for GitHubOIDCHost.
-	OIDCProviderArn string `json:"oidcProviderArn,omitempty"`
-}
-
-// Subject is the token's sub claim for a run of a push, schedule or
-// workflow_dispatch event on Branch, with GitHub's default claim template and
-// no deployment environment.
-func (g *GitHubConfig) Subject() string {
-	return "repo:" + g.Repository + ":ref:refs/heads/" + g.Branch
-}
-
-var (
-	// GitHub owners: letters, digits, single hyphens; repositories: letters,
-	// digits, '.', '-', '_'.
-	githubRepositoryRe = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$`)
-	// A branch name as git check-ref-format accepts it, less anything that
-	// would read as a pattern in an IAM condition or a GitHub filter.
-	githubBranchBadRe = regexp.MustCompile(`[\s~^:?*\[\\\x00-\x1f\x7f]|\.\.|@\{|//|^[-/.]|[/.]$|\.lock$`)
-	oidcProviderArnRe = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:oidc-provider/` + regexp.QuoteMeta(GitHubOIDCHost) + `$`)
-)
-
-// GitHubConfigFromContext reads CtxGitHub through get
-// (app.Node().TryGetContext, or main's map). It returns nil, nil when the key
-// is absent: then the stack creates nothing for GitHub.
-func GitHubConfigFromContext(get func(key string) any) (*GitHubConfig, error) {
-	v := get(CtxGitHub)
-	if v == nil {
-		return nil, nil
-	}
-	fix := `set {"repository": "owner/name", "branch": "main"} (add "oidcProviderArn": "arn:aws:iam::<account>:oidc-provider/` + GitHubOIDCHost + `" when the account already has GitHub's provider), or remove the key`
-	var raw []byte
-	switch t := v.(type) {
-	case string: // -c evergreen:github='{"repository": ...}'
-		raw = []byte(t)
-	default:
-		raw, _ = json.Marshal(t)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	var g GitHubConfig
-	if err := dec.Decode(&g); err != nil {
-		return nil, &ContextError{CtxGitHub, fmt.Sprintf("cannot read it: %v", err), fix}
-	}
-	if g.Branch == "" {
-		g.Branch = "main"
-	}
-	switch {
-	case !githubRepositoryRe.MatchString(g.Repository):
-		return nil, &ContextError{CtxGitHub, fmt.Sprintf("repository %q is not a GitHub owner/name", g.Repository), fix}
-	case strings.HasPrefix(g.Branch, "refs/"):
-		return nil, &ContextError{CtxGitHub, fmt.Sprintf("branch %q is a ref, not a branch name", g.Branch), `give the branch name alone, e.g. "main"`}
-	case githubBranchBadRe.MatchString(g.Branch):
-		return nil, &ContextError{CtxGitHub, fmt.Sprintf("branch %q is not a plain branch name", g.Branch), "name one branch exactly: wildcards would let other branches assume the role"}
-	case g.OIDCProviderArn != "" && !oidcProviderArnRe.MatchString(g.OIDCProviderArn):
-		return nil, &ContextError{CtxGitHub, fmt.Sprintf("oidcProviderArn %q is not the ARN of an IAM OIDC provider for %s", g.OIDCProviderArn, GitHubOIDCHost), "copy it from: aws iam list-open-id-connect-providers, or remove it to create the provider"}
-	}
-	return &g, nil
-}
-
 // GitHubAccessProps configures GitHubAccess.
 type GitHubAccessProps struct {
-	Config       *GitHubConfig
+	Config       *config.GitHub
 	Repositories *Repositories
 }
 
@@ -131,7 +49,7 @@ func NewGitHubAccess(scope constructs.Construct, id string, p *GitHubAccessProps
 		// No thumbprints: IAM trusts GitHub's certificate through its own
 		// store of root CAs.
 		a.Provider = awsiam.NewOidcProviderNative(c, jsii.String("Provider"), &awsiam.OidcProviderNativeProps{
-			Url:       jsii.String("https://" + GitHubOIDCHost),
+			Url:       jsii.String("https://" + config.GitHubOIDCHost),
 			ClientIds: jsii.Strings(GitHubAudience),
 		})
 	}
@@ -143,8 +61,8 @@ func NewGitHubAccess(scope constructs.Construct, id string, p *GitHubAccessProps
 	a.Role = awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy: awsiam.NewWebIdentityPrincipal(a.Provider.OidcProviderArn(), &map[string]any{
 			"StringEquals": map[string]any{
-				GitHubOIDCHost + ":aud": GitHubAudience,
-				GitHubOIDCHost + ":sub": g.Subject(),
+				config.GitHubOIDCHost + ":aud": GitHubAudience,
+				config.GitHubOIDCHost + ":sub": g.Subject(),
 			},
 		}),
 		Description:        jsii.String(fmt.Sprintf("GitHub Actions (%s, branch %s): build, verify and publish the evergreen images", g.Repository, g.Branch)),

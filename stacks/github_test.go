@@ -17,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -52,13 +53,13 @@ func ghSynth(t *testing.T) map[string]any {
 			{Name: "node", Versions: []string{"22"}, Architectures: runtimes.DefaultArchitectures, BaseImage: "node", BaseRegistry: runtimes.DefaultBaseRegistry, ComputeType: runtimes.DefaultComputeType},
 			{Name: "python", Versions: []string{"3.13"}, Architectures: runtimes.DefaultArchitectures, BaseImage: "python", BaseRegistry: runtimes.DefaultBaseRegistry, ComputeType: runtimes.DefaultComputeType},
 		}}
-		repos := NewRepositories(stack, "Repositories", &RepositoriesProps{List: list, Config: DefaultConfig()})
+		repos := NewRepositories(stack, "Repositories", &RepositoriesProps{List: list, Config: config.Default()})
 		NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{
-			Config:       &GitHubConfig{Repository: "acme/evergreen-images", Branch: "main"},
+			Config:       &config.GitHub{Repository: "acme/evergreen-images", Branch: "main"},
 			Repositories: repos,
 		})
 		NewGitHubAccess(stack, "GitHubImported", &GitHubAccessProps{
-			Config:       &GitHubConfig{Repository: "acme/other", Branch: "release", OIDCProviderArn: existingProviderArn},
+			Config:       &config.GitHub{Repository: "acme/other", Branch: "release", OIDCProviderArn: existingProviderArn},
 			Repositories: repos,
 		})
 		for _, st := range buildspecs.Stages {
@@ -284,46 +285,6 @@ func TestGitHubAccessAddsNoCustomResource(t *testing.T) {
 		typ, _ := r["Type"].(string)
 		if strings.HasPrefix(typ, "Custom::") || typ == "AWS::CloudFormation::CustomResource" || typ == "AWS::Lambda::Function" {
 			t.Errorf("%s is a %s: the native OIDC provider needs no custom resource", id, typ)
-		}
-	}
-}
-
-func TestGitHubConfigFromContext(t *testing.T) {
-	get := func(v any) func(string) any {
-		return func(k string) any {
-			if k == CtxGitHub {
-				return v
-			}
-			return nil
-		}
-	}
-	if g, err := GitHubConfigFromContext(get(nil)); g != nil || err != nil {
-		t.Errorf("absent: got %v, %v; want nil, nil (no GitHub resources)", g, err)
-	}
-	g, err := GitHubConfigFromContext(get(map[string]any{"repository": "acme/evergreen-images"}))
-	if err != nil || g.Branch != "main" || g.Subject() != "repo:acme/evergreen-images:ref:refs/heads/main" {
-		t.Errorf("defaults: got %+v, %v", g, err)
-	}
-	g, err = GitHubConfigFromContext(get(`{"repository": "acme/x.y", "branch": "release/2026", "oidcProviderArn": "` + existingProviderArn + `"}`))
-	if err != nil || g.Branch != "release/2026" || g.OIDCProviderArn != existingProviderArn {
-		t.Errorf("from a -c string: got %+v, %v", g, err)
-	}
-	bad := []any{
-		map[string]any{"repository": "acme"},
-		map[string]any{"repository": "acme/x", "branch": "*"},
-		map[string]any{"repository": "acme/x", "branch": "feature/*"},
-		map[string]any{"repository": "acme/x", "branch": "refs/heads/main"},
-		map[string]any{"repository": "acme/x", "branch": "ma in"},
-		map[string]any{"repository": "acme/*", "branch": "main"},
-		map[string]any{"repository": "acme/x", "oidcProviderArn": "arn:aws:iam::111122223333:oidc-provider/example.com"},
-		map[string]any{"repository": "acme/x", "brnach": "main"},
-		"not json",
-	}
-	for _, v := range bad {
-		_, err := GitHubConfigFromContext(get(v))
-		var ce *ContextError
-		if !errors.As(err, &ce) || ce.Key != CtxGitHub || ce.Fix == "" {
-			t.Errorf("%v: got %v, want a ContextError for %s with a fix", v, err, CtxGitHub)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/stacks"
 )
 
@@ -157,7 +158,7 @@ func TestLifecycleRulesNeverBreakAPublishedTag(t *testing.T) {
 }
 
 func TestUntaggedImagesOutliveEveryDatedIndex(t *testing.T) {
-	cfg := stacks.DefaultConfig()
+	cfg := config.Default()
 	for _, c := range []struct{ draft, dated int }{{1, 90}, {2, 30}, {1, 7}} {
 		cfg.DraftRetentionDays, cfg.DatedRetentionDays = c.draft, c.dated
 		// A child is pushed by Build at most DraftRetentionDays before the

@@ -7,6 +7,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 )
 
 // AddNagChecks applies cdk-nag's AwsSolutions pack: an unsuppressed finding is
@@ -50,7 +51,7 @@ func suppress(c constructs.IConstruct, id, reason string, appliesTo []any) {
 	cdknag.NagSuppressions_AddResourceSuppressions(c, &[]*cdknag.NagPackSuppression{sup}, jsii.Bool(true))
 }
 
-func (s *EvergreenStack) suppressNagFindings(cfg Config) {
+func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 	pl := s.Pipeline
 	artifacts := artifactFindings(*s.Stack.GetLogicalId(pl.ArtifactBucket.Node().DefaultChild().(awscdk.CfnElement)))
 	for _, st := range []struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 )
 
 // SourceObjectKey is the object the S3 source reads when no Git source is set.
@@ -37,7 +38,7 @@ const maxBatchTimeout = 2160
 type PipelineProps struct {
 	Specs        []buildspecs.Spec
 	Repositories *Repositories
-	Config       Config
+	Config       config.Config
 	Key          awskms.IKey
 }
 
@@ -190,7 +191,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 
 	pl.Schedule = awsevents.NewRule(c, jsii.String("Daily"), &awsevents.RuleProps{
 		Description: jsii.String("Rebuilds the images daily so they pick up OS and runtime patches"),
-		Schedule:    awsevents.Schedule_Expression(jsii.String(p.Config.Schedule)),
+		Schedule:    awsevents.Schedule_Expression(jsii.String(p.Config.Schedule.Expr)),
 		Targets:     &[]awsevents.IRuleTarget{awseventstargets.NewCodePipeline(pl.Pipeline, nil)},
 	})
 	return pl

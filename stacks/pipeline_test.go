@@ -48,7 +48,7 @@ func TestProjectsInlineTheCommittedBuildspecs(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := props(p)["Source"].(map[string]any)["BuildSpec"]; got != string(committed) {
-			t.Errorf("the project's inline buildspec differs from the committed buildspecs/%s: run go run ./cmd/genbuildspecs", name)
+			t.Errorf("the project's inline buildspec differs from the committed buildspecs/%s: run: make generate", name)
 		}
 	}
 }

@@ -7,13 +7,14 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // RepositoriesProps configures Repositories.
 type RepositoriesProps struct {
 	List   *runtimes.List
-	Config Config
+	Config config.Config
 }
 
 // Repositories holds one ECR repository per runtime, keyed by runtime name.
@@ -84,7 +85,7 @@ func NewRepositories(scope constructs.Construct, id string, p *RepositoriesProps
 // Untagged images are yesterday's per-architecture images, still referenced by
 // dated indexes: they are kept longer than any dated tag can live, counted
 // from the Build that pushed them, so no dated index loses a child.
-func lifecycleRules(rt *runtimes.Runtime, cfg Config) *[]*awsecr.LifecycleRule {
+func lifecycleRules(rt *runtimes.Runtime, cfg config.Config) *[]*awsecr.LifecycleRule {
 	var rules []*awsecr.LifecycleRule
 	add := func(r *awsecr.LifecycleRule) {
 		r.RulePriority = jsii.Number(float64(len(rules) + 1))
@@ -129,11 +130,11 @@ func lifecycleRules(rt *runtimes.Runtime, cfg Config) *[]*awsecr.LifecycleRule {
 // UntaggedRetentionDays: a per-architecture image is pushed by Build, published
 // within DraftRetentionDays, and referenced by that publish's dated index for
 // DatedRetentionDays; one more day of margin covers ECR's daily evaluation.
-func UntaggedRetentionDays(cfg Config) int {
+func UntaggedRetentionDays(cfg config.Config) int {
 	return cfg.DraftRetentionDays + cfg.DatedRetentionDays + 1
 }
 
-func pullStatements(cfg Config) []awsiam.PolicyStatement {
+func pullStatements(cfg config.Config) []awsiam.PolicyStatement {
 	var out []awsiam.PolicyStatement
 	if len(cfg.PullAccounts) > 0 {
 		var principals []awsiam.IPrincipal

@@ -14,17 +14,18 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // EvergreenStackProps configures the stack.
 type EvergreenStackProps struct {
 	awscdk.StackProps
-	List   *runtimes.List
-	Specs  []buildspecs.Spec
-	Config Config
-	// GitHub, if set, adds the OIDC role the generated GitHub workflow assumes.
-	GitHub *GitHubConfig
+	List  *runtimes.List
+	Specs []buildspecs.Spec
+	// Config.GitHub, if set, adds the OIDC role the generated GitHub
+	// workflow assumes.
+	Config config.Config
 }
 
 // EvergreenStack is what `cdk deploy` creates.
@@ -34,7 +35,7 @@ type EvergreenStack struct {
 	Repositories *Repositories
 	Pipeline     *Pipeline
 	Alerts       *Alerts
-	// GitHub is nil unless EvergreenStackProps.GitHub is set.
+	// GitHub is nil unless Config.GitHub is set.
 	GitHub *GitHubAccess
 }
 
@@ -61,8 +62,8 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	}), nil)
 
 	s.Repositories = NewRepositories(stack, "Repositories", &RepositoriesProps{List: p.List, Config: p.Config})
-	if p.GitHub != nil {
-		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.GitHub, Repositories: s.Repositories})
+	if p.Config.GitHub != nil {
+		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.Config.GitHub, Repositories: s.Repositories})
 		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
 			Description: jsii.String("Set as the GitHub repository variable AWS_ROLE_ARN"),
 			Value:       s.GitHub.Role.RoleArn(),

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -36,7 +37,7 @@ type synthesized struct {
 	bytes    int
 }
 
-var configuredSource = &stacks.GitSource{
+var configuredSource = &config.GitSource{
 	ConnectionArn: "arn:aws:codeconnections:eu-west-1:111122223333:connection/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f",
 	Repository:    "acme/evergreen-images",
 	Branch:        "main",
@@ -61,7 +62,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		cfg := stacks.DefaultConfig()
+		cfg := config.Default()
 		cfg.Source = configuredSource
 		cfg.PullAccounts = []string{"444455556666", "777788889999"}
 		cfg.PullOrganization = "o-a1b2c3d4e5"
@@ -69,7 +70,7 @@ func TestMain(m *testing.M) {
 
 		// The feature flags in cdk.json change what the CDK writes: the tests
 		// synthesize with exactly the context `cdk synth` uses.
-		ctx, err := cdkJSONContext()
+		ctx, err := config.ReadCDKJSON(config.DefaultCDKJSON)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -77,19 +78,10 @@ func TestMain(m *testing.M) {
 		app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx})
 		stacks.AddNagChecks(app)
 		// Every stack must exist before the first synth: the app synthesizes once.
-		gh, err := stacks.GitHubConfigFromContext(func(key string) any {
-			if key == stacks.CtxGitHub {
-				return map[string]any{"repository": "acme/evergreen-images", "branch": "main"}
-			}
-			return nil
-		})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		def = build(app, "Default", defaultList, stacks.DefaultConfig(), nil)
-		configured = build(app, "Configured", defaultList, cfg, gh)
-		sixty = build(app, "Sixty", big, stacks.DefaultConfig(), nil)
+		cfg.GitHub = &config.GitHub{Repository: "acme/evergreen-images", Branch: "main"}
+		def = build(app, "Default", defaultList, config.Default())
+		configured = build(app, "Configured", defaultList, cfg)
+		sixty = build(app, "Sixty", big, config.Default())
 		for _, s := range []*synthesized{&def, &configured, &sixty} {
 			s.synth()
 		}
@@ -98,12 +90,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func build(app awscdk.App, id string, l *runtimes.List, cfg stacks.Config, gh *stacks.GitHubConfig) synthesized {
+func build(app awscdk.App, id string, l *runtimes.List, cfg config.Config) synthesized {
 	specs, err := buildspecs.Generate(l, buildspecs.DefaultImages())
 	if err != nil {
 		panic(err)
 	}
-	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg, GitHub: gh})
+	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg})
 	return synthesized{stack: s, specs: specs}
 }
 
@@ -117,20 +109,6 @@ func (s *synthesized) synth() {
 		panic(err)
 	}
 	s.bytes = len(raw)
-}
-
-func cdkJSONContext() (map[string]any, error) {
-	data, err := os.ReadFile("cdk.json")
-	if err != nil {
-		return nil, err
-	}
-	var c struct {
-		Context map[string]any `json:"context"`
-	}
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("cdk.json: %w", err)
-	}
-	return c.Context, nil
 }
 
 // SixtyVersionsList is the scale case of the issue: 60 runtime-versions on

@@ -89,9 +89,15 @@ var badLists = []badCase{
 	{name: "list is a folder", list: "ok", want: []string{bl + "ok: cannot read the runtime list: is a directory"}},
 }
 
-// badContexts covers the cdk.json context values stacks/config.go rejects.
+// badContexts covers the cdk.json context values config/ rejects.
 var badContexts = []badCase{
 	{name: "bad schedule", context: map[string]any{"evergreen:schedule": "daily at 4"}, want: []string{`cdk.json context "evergreen:schedule": "daily at 4" is not an EventBridge schedule expression`}},
+	{name: "unix cron", context: map[string]any{"evergreen:schedule": "cron(0 4 * * *)"}, want: []string{`"cron(0 4 * * *)" has 5 fields; an EventBridge cron has 6`, "fix: write an EventBridge schedule expression"}},
+	{name: "rate plural for 1", context: map[string]any{"evergreen:schedule": "rate(1 days)"}, want: []string{`with the value 1 the unit is singular: rate(1 day)`}},
+	{name: "hour out of range", context: map[string]any{"evergreen:schedule": "cron(0 25 * * ? *)"}, want: []string{`hours field "25": "25" is not a value from 0 to 23`}},
+	{name: "weekly schedule, 48-hour alarm", context: map[string]any{"evergreen:schedule": "rate(7 days)"}, want: []string{`"rate(7 days)" leaves up to 7 days between two runs, not less than evergreen:staleAfterHours (48 hours)`, "run at least every 167 hours"}},
+	{name: "two-day schedule, 48-hour alarm", context: map[string]any{"evergreen:schedule": "rate(2 days)"}, want: []string{`"rate(2 days)" leaves up to 2 days between two runs, not less than evergreen:staleAfterHours (48 hours)`, "raise evergreen:staleAfterHours to at least 49"}},
+	{name: "misspelled key", context: map[string]any{"evergreen:alarmEmial": "ops@example.com"}, want: []string{`cdk.json context "evergreen:alarmEmial": is not a key this app reads`, `did you mean "evergreen:alarmEmail"?`}},
 	{name: "bad email", context: map[string]any{"evergreen:alarmEmail": "ops-at-example.com"}, want: []string{`cdk.json context "evergreen:alarmEmail": "ops-at-example.com" is not an email address`}},
 	{name: "bad account id", context: map[string]any{"evergreen:pullAccounts": []any{"111122223333", "12345"}}, want: []string{`cdk.json context "evergreen:pullAccounts": "12345" is not a 12-digit AWS account id`}},
 	{name: "bad account id from -c", context: map[string]any{"evergreen:pullAccounts": "111122223333,1111-2222-3333"}, want: []string{`cdk.json context "evergreen:pullAccounts": "1111-2222-3333" is not a 12-digit AWS account id`}},
@@ -105,7 +111,7 @@ var badContexts = []badCase{
 	{name: "retention out of range", context: map[string]any{"evergreen:draftRetentionDays": 0}, want: []string{`cdk.json context "evergreen:draftRetentionDays": 0 is not a whole number from 1 to 30`}},
 	{name: "retention not a number", context: map[string]any{"evergreen:logRetentionDays": "ninety"}, want: []string{`cdk.json context "evergreen:logRetentionDays": ninety is not a whole number from 1 to 3653`}},
 	{name: "stale alarm under a day", context: map[string]any{"evergreen:staleAfterHours": 24}, want: []string{`cdk.json context "evergreen:staleAfterHours": 24 is not a whole number from 25 to 168`}},
-	{name: "drafts outlive dated tags", context: map[string]any{"evergreen:draftRetentionDays": 30, "evergreen:datedTagRetentionDays": 20}, want: []string{`cdk.json context "evergreen:draftRetentionDays": must be shorter than evergreen:datedTagRetentionDays`}},
+	{name: "drafts outlive dated tags", context: map[string]any{"evergreen:draftRetentionDays": 30, "evergreen:datedTagRetentionDays": 20}, want: []string{`cdk.json context "evergreen:draftRetentionDays": 30 days is not shorter than evergreen:datedTagRetentionDays (20 days)`}},
 	{name: "malformed CDK_CONTEXT_JSON", raw: `{"evergreen:schedule": `, want: []string{"reading CDK_CONTEXT_JSON: unexpected end of JSON input"}},
 }
 
@@ -208,6 +214,12 @@ func TestBadInputThroughTheApp(t *testing.T) {
 					raw = string(b)
 				}
 				outdir := t.TempDir()
+				// A report left by an earlier failed synth must not outlive
+				// this run (checkFailure wants the folder empty): the CDK
+				// CLI would read it and fail a later, fixed synth.
+				if err := os.WriteFile(filepath.Join(outdir, "validation-report.json"), []byte(`{"title": "stale"}`), 0o644); err != nil {
+					t.Fatal(err)
+				}
 				node, mark := fakeNode(t)
 				env := append(os.Environ(), "CDK_CONTEXT_JSON="+raw, "CDK_OUTDIR="+outdir, "JSII_NODE="+node)
 				code, stdout, stderr := run(t, time.Minute, repoRoot, env, bin)

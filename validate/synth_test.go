@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -54,22 +54,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cdkJSONContext is the context of cdk.json: the feature flags and the
-// evergreen:* defaults that `cdk synth` hands to the app.
-func cdkJSONContext() (map[string]any, error) {
-	data, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
-	if err != nil {
-		return nil, err
-	}
-	var cdk struct {
-		Context map[string]any `json:"context"`
-	}
-	if err := json.Unmarshal(data, &cdk); err != nil {
-		return nil, fmt.Errorf("reading cdk.json: %w", err)
-	}
-	return cdk.Context, nil
-}
-
 // synth synthesizes both stacks the way main.go does (list, context, buildspecs,
 // stack, CheckLimits), with cdk.json's context, into a temporary folder.
 func synth(t *testing.T) *synthesized {
@@ -86,7 +70,7 @@ func synth(t *testing.T) *synthesized {
 }
 
 func doSynth(s *synthesized) (err error) {
-	ctx, err := cdkJSONContext()
+	ctx, err := config.ReadCDKJSON(filepath.Join(repoRoot, config.DefaultCDKJSON))
 	if err != nil {
 		return err
 	}
@@ -99,14 +83,11 @@ func doSynth(s *synthesized) (err error) {
 			err = cerr
 		}
 	}()
-	cfg, err := stacks.ConfigFromContext(func(k string) any { return ctx[k] })
+	cfg, err := config.FromContext(ctx)
 	if err != nil {
 		return err
 	}
-	defaultList := runtimes.DefaultPath
-	if v, ok := ctx[stacks.CtxRuntimeList].(string); ok && v != "" {
-		defaultList = v
-	}
+	defaultList := cfg.RuntimeList
 	s.dir, err = os.MkdirTemp("", "validate-synth-")
 	if err != nil {
 		return err
