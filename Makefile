@@ -19,7 +19,7 @@ setup-synth:
 
 synth: setup-synth
 	cdk synth --quiet
-	@echo "synthesized: cdk.out/EvergreenImages.template.json"
+	@echo "synthesized: cdk.out/ (the stack is evergreen:stackName, default EvergreenImages)"
 
 # The external checks (cfn-lint, shellcheck, hadolint, the buildspec schema,
 # actionlint, zizmor, the bad-input corpus) each write one line, what they

@@ -18,9 +18,6 @@ import (
 	"github.com/evergreen-images/evergreen/stacks"
 )
 
-// StackName is the CloudFormation stack `cdk deploy` creates.
-const StackName = "EvergreenImages"
-
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
@@ -77,12 +74,12 @@ func run() (err error) {
 		appProps.Context = &ctx
 	}
 	app := awscdk.NewApp(appProps)
-	specs, err := buildspecs.Generate(list, buildspecs.DefaultImages())
+	specs, err := buildspecs.Generate(list, buildspecs.OptionsFrom(cfg))
 	if err != nil {
 		return err
 	}
 
-	stacks.NewEvergreenStack(app, StackName, &stacks.EvergreenStackProps{
+	stacks.NewEvergreenStack(app, cfg.StackName, &stacks.EvergreenStackProps{
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("Evergreen base and CI/CD images: ECR repositories and the daily build, verify and publish pipeline"),
 		},
@@ -92,5 +89,5 @@ func run() (err error) {
 	})
 	stacks.AddNagChecks(app)
 	asm := app.Synth(nil)
-	return stacks.CheckLimits(*asm.Directory(), StackName)
+	return stacks.CheckLimits(*asm.Directory(), cfg.StackName)
 }

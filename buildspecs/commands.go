@@ -9,8 +9,10 @@ package buildspecs
 //   REGISTRY               project environment: <account>.dkr.ecr.<region>.<suffix>
 //   PIPELINE_EXECUTION_ID  pipeline action: the same on a retry of any stage
 //   SOURCE_REVISION        pipeline action: the commit (or S3 object version)
-//   RUNTIME, VERSION, ARCH, BASE_IMAGE, BASE_REGISTRY, ARCHITECTURES
-//                          build-graph entry
+//   RUNTIME, REPOSITORY, VERSION, ARCH, BASE_IMAGE, BASE_REGISTRY, ARCHITECTURES
+//                          build-graph entry; RUNTIME names the folder under
+//                          runtimes/, REPOSITORY the ECR repository
+//                          (evergreen:repositoryPrefix + RUNTIME)
 //   AWS_REGION             CodeBuild: the build's own region
 
 // requireExecutionID stops a build that was started outside the pipeline:
@@ -19,7 +21,7 @@ const requireExecutionID = `: "${PIPELINE_EXECUTION_ID:?is not set: start this b
 
 const ecrLogin = `aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "$REGISTRY"`
 
-const draftImage = `IMAGE="$REGISTRY/$RUNTIME:draft-$VERSION-$ARCH-$PIPELINE_EXECUTION_ID"`
+const draftImage = `IMAGE="$REGISTRY/$REPOSITORY:draft-$VERSION-$ARCH-$PIPELINE_EXECUTION_ID"`
 
 // ecrPublicLogin authenticates the base image pulls. Anonymous pulls from
 // ECR Public are limited per source address (500 GB a month), and CodeBuild's
@@ -45,7 +47,7 @@ var buildPreBuild = []string{
 var buildCommands = []string{
 	draftImage,
 	`docker buildx build --platform "linux/$ARCH" --pull --provenance=false --sbom=false --build-arg "VERSION=$VERSION" --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "BASE_REGISTRY=$BASE_REGISTRY" --label "org.opencontainers.image.revision=$SOURCE_REVISION" --tag "$IMAGE" --push "runtimes/$RUNTIME"`,
-	`MEDIA_TYPE=$(aws ecr describe-images --repository-name "$RUNTIME" --image-ids "imageTag=${IMAGE##*:}" --query 'imageDetails[0].imageManifestMediaType' --output text)`,
+	`MEDIA_TYPE=$(aws ecr describe-images --repository-name "$REPOSITORY" --image-ids "imageTag=${IMAGE##*:}" --query 'imageDetails[0].imageManifestMediaType' --output text)`,
 	`case "$MEDIA_TYPE" in
   application/vnd.docker.distribution.manifest.v2+json|application/vnd.oci.image.manifest.v1+json)
     echo "pushed $IMAGE ($MEDIA_TYPE)" ;;
@@ -96,18 +98,18 @@ draft_tag() { printf 'draft-%s-%s-%s' "$VERSION" "$1" "$PIPELINE_EXECUTION_ID"; 
 # immutable tag, ImageTagAlreadyExistsException).
 put_tag() {
   want="sha256:$(sha256sum "$3" | cut -d ' ' -f 1)"
-  have=$(aws ecr batch-get-image --repository-name "$RUNTIME" --image-ids "imageTag=$1" \
+  have=$(aws ecr batch-get-image --repository-name "$REPOSITORY" --image-ids "imageTag=$1" \
     --accepted-media-types "$2" --query 'images[0].imageId.imageDigest' --output text)
   if [ "$have" = "$want" ]; then
-    echo "$RUNTIME:$1 already points at $want"
+    echo "$REPOSITORY:$1 already points at $want"
     return 0
   fi
-  if out=$(aws ecr put-image --repository-name "$RUNTIME" --image-tag "$1" \
+  if out=$(aws ecr put-image --repository-name "$REPOSITORY" --image-tag "$1" \
       --image-manifest-media-type "$2" --image-manifest "file://$3" 2>&1); then
-    echo "tagged $RUNTIME:$1 $want"
+    echo "tagged $REPOSITORY:$1 $want"
   else
     case "$out" in
-      *ImageAlreadyExistsException*) echo "$RUNTIME:$1 already points at $want" ;;
+      *ImageAlreadyExistsException*) echo "$REPOSITORY:$1 already points at $want" ;;
       *) printf '%s\n' "$out" >&2; return 1 ;;
     esac
   fi
@@ -117,7 +119,7 @@ delete_drafts() {
   ids=""
   for arch in $ARCHITECTURES; do ids="$ids imageTag=$(draft_tag "$arch")"; done
   # shellcheck disable=SC2086 # one image id per word
-  aws ecr batch-delete-image --repository-name "$RUNTIME" --image-ids $ids \
+  aws ecr batch-delete-image --repository-name "$REPOSITORY" --image-ids $ids \
     --query "failures[?failureCode!='ImageNotFound']" --output json > "$work/failures"
   if [ "$(jq length "$work/failures")" != 0 ]; then
     cat "$work/failures" >&2
@@ -129,7 +131,7 @@ delete_drafts() {
 publish() {
   missing=""
   for arch in $ARCHITECTURES; do
-    aws ecr batch-get-image --repository-name "$RUNTIME" --image-ids "imageTag=$(draft_tag "$arch")" \
+    aws ecr batch-get-image --repository-name "$REPOSITORY" --image-ids "imageTag=$(draft_tag "$arch")" \
       --accepted-media-types application/vnd.docker.distribution.manifest.v2+json application/vnd.oci.image.manifest.v1+json \
       --output json > "$work/$arch.json"
     if [ "$(jq '.images | length' "$work/$arch.json")" = 0 ]; then
@@ -140,11 +142,11 @@ publish() {
   if [ -n "$missing" ]; then
     # --output json: the CLI applies --query to all pages together (with
     # text output it applies it page by page, printing one None per page).
-    done_tag=$(aws ecr list-images --repository-name "$RUNTIME" --filter tagStatus=TAGGED \
+    done_tag=$(aws ecr list-images --repository-name "$REPOSITORY" --filter tagStatus=TAGGED \
       --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag" \
       --output json | jq -r '.[0] // empty')
     if [ -n "$done_tag" ]; then
-      echo "$RUNTIME:$done_tag shows execution $PIPELINE_EXECUTION_ID already published $VERSION"
+      echo "$REPOSITORY:$done_tag shows execution $PIPELINE_EXECUTION_ID already published $VERSION"
       delete_drafts
       return 0
     fi
@@ -180,7 +182,7 @@ publish() {
   # a Publish retried after midnight writes the same tag again.
   # shellcheck disable=SC2086 # the first architecture
   set -- $ARCHITECTURES
-  pushed=$(aws ecr describe-images --repository-name "$RUNTIME" --image-ids "imageTag=$(draft_tag "$1")" \
+  pushed=$(aws ecr describe-images --repository-name "$REPOSITORY" --image-ids "imageTag=$(draft_tag "$1")" \
     --query 'imageDetails[0].imagePushedAt' --output text)
   day=$(date -u -d "$pushed" +%Y%m%d)
   put_tag "$VERSION-r$day-$short_id" "$index_type" "$work/index.json"

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -48,7 +49,89 @@ type Spec struct {
 	ComputeTypes []string
 	// Privileged is true when the stage runs Docker.
 	Privileged bool
-	Content    []byte
+	// LongestChain is the most entries that run one after another through
+	// depend-on, with a concurrency cap; 0 without one (then how many run at
+	// once is up to the account's quota). It sizes the batch timeout.
+	LongestChain int
+	// Load counts the entries per environment type and compute type.
+	Load    []EnvLoad
+	Content []byte
+}
+
+// EnvLoad is how many entries of one environment type and compute type a
+// batch holds, and how many of them start at once. CodeBuild's concurrency
+// quotas are per environment type and compute type.
+type EnvLoad struct {
+	Type, ComputeType string
+	Entries, AtOnce   int
+}
+
+// Peak is, per environment type and compute type, the most builds of the
+// whole pipeline that run at once. Stages run one after another; a stage's
+// parts run side by side, or one after another with a concurrency cap
+// (stacks.NewPipeline sets their run order).
+func Peak(specs []Spec, capped bool) []EnvLoad {
+	type key struct{ typ, compute string }
+	stage := map[Stage]map[key]int{}
+	for _, s := range specs {
+		if stage[s.Stage] == nil {
+			stage[s.Stage] = map[key]int{}
+		}
+		for _, l := range s.Load {
+			k := key{l.Type, l.ComputeType}
+			if capped {
+				stage[s.Stage][k] = max(stage[s.Stage][k], l.AtOnce)
+			} else {
+				stage[s.Stage][k] += l.AtOnce
+			}
+		}
+	}
+	peak := map[key]EnvLoad{}
+	for _, loads := range stage {
+		for k, n := range loads {
+			p := peak[k]
+			p.Type, p.ComputeType, p.AtOnce = k.typ, k.compute, max(p.AtOnce, n)
+			peak[k] = p
+		}
+	}
+	for _, s := range specs {
+		for _, l := range s.Load {
+			k := key{l.Type, l.ComputeType}
+			p := peak[k]
+			p.Entries = max(p.Entries, l.Entries)
+			peak[k] = p
+		}
+	}
+	out := make([]EnvLoad, 0, len(peak))
+	for _, p := range peak {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b EnvLoad) int {
+		return strings.Compare(a.Type+"/"+a.ComputeType, b.Type+"/"+b.ComputeType)
+	})
+	return out
+}
+
+func load(entries []entry, limit int) []EnvLoad {
+	var out []EnvLoad
+	for _, e := range entries {
+		i := slices.IndexFunc(out, func(l EnvLoad) bool { return l.Type == e.Env.Type && l.ComputeType == e.Env.ComputeType })
+		if i < 0 {
+			out = append(out, EnvLoad{Type: e.Env.Type, ComputeType: e.Env.ComputeType})
+			i = len(out) - 1
+		}
+		out[i].Entries++
+	}
+	for i := range out {
+		out[i].AtOnce = out[i].Entries
+		if limit > 0 {
+			out[i].AtOnce = min(limit, out[i].Entries)
+		}
+	}
+	slices.SortFunc(out, func(a, b EnvLoad) int {
+		return strings.Compare(a.Type+"/"+a.ComputeType, b.Type+"/"+b.ComputeType)
+	})
+	return out
 }
 
 // FileName is the committed file: build.yml, or build-2.yml for a second part.
@@ -89,13 +172,29 @@ func DefaultImages() Images {
 	}
 }
 
+// Options are the inputs of Generate besides the list.
+type Options struct {
+	Images Images
+	// RepositoryPrefix starts every repository name (evergreen:repositoryPrefix).
+	RepositoryPrefix string
+	// MaxConcurrentBuilds caps the entries of one environment type and
+	// compute type that run at once (evergreen:maxConcurrentBuilds); 0 is
+	// no cap.
+	MaxConcurrentBuilds int
+}
+
+// OptionsFrom takes the options from the app's configuration.
+func OptionsFrom(c config.Config) Options {
+	return Options{Images: DefaultImages(), RepositoryPrefix: c.RepositoryPrefix, MaxConcurrentBuilds: c.MaxConcurrentBuilds}
+}
+
 // Generate renders every stage of the list, in pipeline order. It is a pure
-// function of the list and the images: the same input gives the same bytes.
-func Generate(l *runtimes.List, img Images) ([]Spec, error) {
+// function of the list and the options: the same input gives the same bytes.
+func Generate(l *runtimes.List, o Options) ([]Spec, error) {
 	var out []Spec
 	for _, st := range Stages {
-		entries := graph(l, st, img)
-		specs, err := split(l, st, entries)
+		entries := graph(l, st, o)
+		specs, err := split(l, st, entries, o.MaxConcurrentBuilds)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +203,8 @@ func Generate(l *runtimes.List, img Images) ([]Spec, error) {
 	return out, nil
 }
 
-func graph(l *runtimes.List, st Stage, img Images) []entry {
+func graph(l *runtimes.List, st Stage, o Options) []entry {
+	img := o.Images
 	var out []entry
 	if st == Publish {
 		for _, r := range l.Releases() {
@@ -120,6 +220,7 @@ func graph(l *runtimes.List, st Stage, img Images) []entry {
 					ComputeType: runtimes.DefaultComputeType,
 					Variables: variables{
 						{"RUNTIME", r.Runtime.Name},
+						{"REPOSITORY", o.RepositoryPrefix + r.Runtime.Name},
 						{"VERSION", r.Version},
 						{"ARCHITECTURES", strings.Join(arches, " ")},
 					},
@@ -138,6 +239,7 @@ func graph(l *runtimes.List, st Stage, img Images) []entry {
 				PrivilegedMode: true,
 				Variables: variables{
 					{"RUNTIME", im.Runtime.Name},
+					{"REPOSITORY", o.RepositoryPrefix + im.Runtime.Name},
 					{"VERSION", im.Version},
 					{"ARCH", string(im.Arch)},
 				},
@@ -156,13 +258,50 @@ func graph(l *runtimes.List, st Stage, img Images) []entry {
 	return out
 }
 
+// chain makes at most limit entries of each environment type and compute
+// type run at once: CodeBuild's concurrency quotas are per environment type
+// and compute size, and past five times the quota it refuses StartBuild and
+// the batch fails. The k-th entry of a kind depends on the (k-limit)-th, so
+// the entries of a kind form limit chains that run side by side. It returns
+// the longest chain. With limit 0 nothing waits, and it returns 0.
+//
+// Whether CodeBuild starts a build whose dependency failed is not
+// documented; either way the failed entry fails the batch, and a retry
+// runs the chain again.
+func chain(entries []entry, limit int) int {
+	for i := range entries {
+		entries[i].DependOn = nil
+	}
+	if limit <= 0 {
+		return 0
+	}
+	longest := 1
+	byKind := map[string][]int{}
+	depth := make([]int, len(entries))
+	for i, e := range entries {
+		kind := e.Env.Type + "/" + e.Env.ComputeType
+		prev := byKind[kind]
+		depth[i] = 1
+		if k := len(prev); k >= limit {
+			dep := prev[k-limit]
+			entries[i].DependOn = []string{entries[dep].Identifier}
+			depth[i] = depth[dep] + 1
+		}
+		longest = max(longest, depth[i])
+		byKind[kind] = append(prev, i)
+	}
+	return longest
+}
+
 // split renders the stage in as few parts as fit MaxInlineLen, keeping entries
-// in list order.
-func split(l *runtimes.List, st Stage, entries []entry) ([]Spec, error) {
+// in list order. With a concurrency limit, each part is chained on its own
+// (the pipeline then runs a stage's parts one after another).
+func split(l *runtimes.List, st Stage, entries []entry, limit int) ([]Spec, error) {
 	var parts [][]entry
 	var cur []entry
 	for _, e := range entries {
 		next := append(slices.Clone(cur), e)
+		chain(next, limit)
 		// Measured with the longest part header ("part 99 of 99"), which a
 		// split buildspec carries.
 		if len(render(l, st, 99, 99, next)) <= MaxInlineLen {
@@ -179,7 +318,7 @@ func split(l *runtimes.List, st Stage, entries []entry) ([]Spec, error) {
 
 	specs := make([]Spec, len(parts))
 	for i, p := range parts {
-		s := Spec{Stage: st, Part: i + 1, Parts: len(parts), Privileged: st != Publish}
+		s := Spec{Stage: st, Part: i + 1, Parts: len(parts), Privileged: st != Publish, LongestChain: chain(p, limit), Load: load(p, limit)}
 		for _, e := range p {
 			s.Identifiers = append(s.Identifiers, e.Identifier)
 			if !slices.Contains(s.ComputeTypes, e.Env.ComputeType) {
@@ -242,6 +381,7 @@ type batch struct {
 type entry struct {
 	Identifier    string   `yaml:"identifier"`
 	Env           entryEnv `yaml:"env"`
+	DependOn      []string `yaml:"depend-on,omitempty"`
 	IgnoreFailure bool     `yaml:"ignore-failure"`
 }
 

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -21,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite buildspecs/*.yml from the runti
 var (
 	list   *runtimes.List
 	images buildspecs.Images
+	opts   buildspecs.Options
 	specs  []buildspecs.Spec
 )
 
@@ -36,8 +38,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		images = buildspecs.DefaultImages()
-		if specs, err = buildspecs.Generate(list, images); err != nil {
+		opts = buildspecs.OptionsFrom(config.Default())
+		images = opts.Images
+		if specs, err = buildspecs.Generate(list, opts); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
@@ -67,7 +70,7 @@ func TestCommittedBuildspecsAreUpToDate(t *testing.T) {
 
 func TestOutputIsDeterministic(t *testing.T) {
 	for i := 0; i < 3; i++ {
-		again, err := buildspecs.Generate(list, images)
+		again, err := buildspecs.Generate(list, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +184,7 @@ func TestStagesAgreeOnTheDraftTag(t *testing.T) {
 	_, build := buildspecs.Commands(buildspecs.Build)
 	_, verify := buildspecs.Commands(buildspecs.Verify)
 	_, publish := buildspecs.Commands(buildspecs.Publish)
-	draft := `IMAGE="$REGISTRY/$RUNTIME:draft-$VERSION-$ARCH-$PIPELINE_EXECUTION_ID"`
+	draft := `IMAGE="$REGISTRY/$REPOSITORY:draft-$VERSION-$ARCH-$PIPELINE_EXECUTION_ID"`
 	if build[0] != draft || verify[0] != draft {
 		t.Errorf("build and verify compute different drafts: %q, %q", build[0], verify[0])
 	}
@@ -205,7 +208,7 @@ func TestLargeListsSplitUnderTheInlineLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big, err := buildspecs.Generate(l, images)
+	big, err := buildspecs.Generate(l, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,5 +227,39 @@ func TestLargeListsSplitUnderTheInlineLimit(t *testing.T) {
 	}
 	if len(big) <= 3 {
 		t.Errorf("%d specs: nothing was split", len(big))
+	}
+}
+
+// Peak counts, per environment type and compute type, the builds that run at
+// once: all of a stage's entries without a cap, at most the cap with one.
+func TestPeakConcurrency(t *testing.T) {
+	kinds := map[string]int{}
+	for _, im := range list.Images() {
+		typ := "LINUX_CONTAINER"
+		if im.Arch == runtimes.ARM64 {
+			typ = "ARM_CONTAINER"
+		}
+		kinds[typ+"/"+im.Runtime.ComputeType]++
+	}
+	for _, limit := range []int{0, 1, 2} {
+		o := opts
+		o.MaxConcurrentBuilds = limit
+		specs, err := buildspecs.Generate(list, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range buildspecs.Peak(specs, limit > 0) {
+			want := kinds[p.Type+"/"+p.ComputeType]
+			if p.Type == "LINUX_CONTAINER" && p.ComputeType == runtimes.DefaultComputeType {
+				// Publish runs one entry per release on this kind.
+				want = max(want, len(list.Releases()))
+			}
+			if limit > 0 {
+				want = min(want, limit)
+			}
+			if p.AtOnce != want {
+				t.Errorf("cap %d: %s/%s: %d at once, want %d", limit, p.Type, p.ComputeType, p.AtOnce, want)
+			}
+		}
 	}
 }

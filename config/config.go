@@ -39,7 +39,11 @@ const (
 	KeyGitHub              = "evergreen:github"
 	KeyRepositoryPrefix    = "evergreen:repositoryPrefix"
 	KeyMaxConcurrentBuilds = "evergreen:maxConcurrentBuilds"
+	KeyStackName           = "evergreen:stackName"
 )
+
+// DefaultStackName is the CloudFormation stack `cdk deploy` creates.
+const DefaultStackName = "EvergreenImages"
 
 // DefaultRuntimeList is the runtime list read unless evergreen:runtimeList
 // names another.
@@ -51,6 +55,10 @@ const DefaultRepositoryPrefix = "evergreen/"
 
 // Config is every evergreen:* setting, validated. Start from Default.
 type Config struct {
+	// StackName is the CloudFormation stack (and the CDK stack id). A
+	// second copy of the app in one account and region needs its own, and
+	// its own RepositoryPrefix.
+	StackName string
 	// RuntimeList is the path of the runtime list, relative to cdk.json.
 	RuntimeList string
 	// Source is the Git repository the pipeline builds. Nil: a versioned S3
@@ -146,6 +154,7 @@ type Key struct {
 // (make generate).
 var Keys = []Key{
 	{KeyRuntimeList, "path", "`" + DefaultRuntimeList + "`", "The runtime list to build.", readRuntimeList},
+	{KeyStackName, "stack name", "`" + DefaultStackName + "`", "The CloudFormation stack `make deploy` creates; every name the stack gives (log groups, policies) derives from it. A second copy in one account and region needs another stack name and another `evergreen:repositoryPrefix`.", readStackName},
 	{KeyRepositoryPrefix, "string", "`" + DefaultRepositoryPrefix + "`", "Starts every ECR repository name (`<prefix><runtime>`); the stack's other names derive from the stack name. Lowercase letters, digits, `.`, `_`, `-` and `/`; empty is allowed.", readRepositoryPrefix},
 	{KeySource, "object", "unset: S3 bucket", "Git source through CodeConnections: `{\"connectionArn\": ..., \"repository\": \"owner/name\", \"branch\": \"main\"}`.", readSource},
 	{KeySchedule, "schedule expression", "`cron(0 4 * * ? *)`", "EventBridge schedule that starts the pipeline (04:00 UTC daily). Its longest gap between two runs must be shorter than `evergreen:staleAfterHours`.", readSchedule},
@@ -168,6 +177,7 @@ func Default() Config {
 		panic("the default schedule does not parse: " + err.Error())
 	}
 	return Config{
+		StackName:          DefaultStackName,
 		RuntimeList:        DefaultRuntimeList,
 		Schedule:           s,
 		DraftRetentionDays: 1,
@@ -318,6 +328,22 @@ func readRuntimeList(c *Config, v any) error {
 		return &Error{KeyRuntimeList, "is empty", "name the runtime list file, or remove the key to use " + DefaultRuntimeList}
 	}
 	c.RuntimeList = s
+	return nil
+}
+
+// stackNameRe: CloudFormation stack names start with a letter and hold
+// letters, digits and hyphens, at most 128 characters (CreateStack).
+var stackNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+
+func readStackName(c *Config, v any) error {
+	s, err := str(KeyStackName, v)
+	if err != nil {
+		return err
+	}
+	if !stackNameRe.MatchString(s) {
+		return &Error{KeyStackName, fmt.Sprintf("%q is not a CloudFormation stack name", s), "start with a letter; use letters, digits and '-' only, at most 128 characters (e.g. EvergreenImagesStaging)"}
+	}
+	c.StackName = s
 	return nil
 }
 

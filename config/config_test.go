@@ -33,6 +33,7 @@ func TestValues(t *testing.T) {
 		KeyStaleAfterHours:     "30", // -c gives strings
 		KeyMaxConcurrentBuilds: float64(3),
 		KeyRepositoryPrefix:    "platform/images-",
+		KeyStackName:           "EvergreenImagesStaging",
 		KeyPullAccounts:        "444455556666,111122223333",
 		KeyGitHub:              `{"repository": "acme/images"}`,
 		KeySource:              map[string]any{"connectionArn": "arn:aws:codeconnections:eu-west-1:111122223333:connection/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f", "repository": "acme/images", "branch": "main"},
@@ -41,7 +42,7 @@ func TestValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Schedule.Every != 12*time.Hour || c.StaleAfterHours != 30 || c.MaxConcurrentBuilds != 3 ||
-		c.RepositoryName("node") != "platform/images-node" || strings.Join(c.PullAccounts, ",") != "111122223333,444455556666" ||
+		c.RepositoryName("node") != "platform/images-node" || c.StackName != "EvergreenImagesStaging" || strings.Join(c.PullAccounts, ",") != "111122223333,444455556666" ||
 		c.GitHub.Branch != "main" || c.Source.Owner() != "acme" {
 		t.Errorf("got %+v", c)
 	}
@@ -68,6 +69,8 @@ func TestBadValues(t *testing.T) {
 		{map[string]any{KeySchedule: "cron(0 4 ? * MON *)"}, KeySchedule, "7 days between two runs"},
 		{map[string]any{KeySchedule: "rate(2 days)", KeyStaleAfterHours: float64(48)}, KeySchedule, "at least 49"},
 		{map[string]any{KeySchedule: "cron(0 4 * * ? 2027)"}, KeySchedule, "year field"},
+		{map[string]any{KeyStackName: "1stack"}, KeyStackName, "not a CloudFormation stack name"},
+		{map[string]any{KeyStackName: "my_stack"}, KeyStackName, "not a CloudFormation stack name"},
 		{map[string]any{KeyRepositoryPrefix: "Evergreen/"}, KeyRepositoryPrefix, "ECR rejects"},
 		{map[string]any{KeyRepositoryPrefix: "a//"}, KeyRepositoryPrefix, "ECR rejects"},
 		{map[string]any{KeyRepositoryPrefix: "/x"}, KeyRepositoryPrefix, "ECR rejects"},

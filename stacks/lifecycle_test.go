@@ -108,7 +108,7 @@ func lifecycleOf(t *testing.T, s synthesized, repoName string) []lcRule {
 }
 
 func TestLifecycleRulesNeverBreakAPublishedTag(t *testing.T) {
-	rules := lifecycleOf(t, def, "node")
+	rules := lifecycleOf(t, def, config.Default().RepositoryName(defaultList.Runtimes[0].Name))
 	images := []image{
 		// today's publish of 22
 		{name: "22-arm64 today", tags: []string{"22-arm64"}, age: 0.2},
@@ -167,7 +167,7 @@ func TestUntaggedImagesOutliveEveryDatedIndex(t *testing.T) {
 			t.Errorf("drafts %d days, dated %d days: untagged images kept %d days, a dated index can outlive its children", c.draft, c.dated, got)
 		}
 	}
-	rules := lifecycleOf(t, def, "python")
+	rules := lifecycleOf(t, def, config.Default().RepositoryName(defaultList.Runtimes[len(defaultList.Runtimes)-1].Name))
 	last := rules[len(rules)-1].Selection
 	if last.TagStatus != "untagged" || last.CountType != "sinceImagePushed" || last.CountNumber != 92 {
 		t.Errorf("the last rule is %+v, want untagged images retired after 92 days", last)

@@ -34,6 +34,20 @@ var stageTimeouts = map[buildspecs.Stage]int{
 // maxBatchTimeout is CodeBuild's ceiling for a batch (36 hours).
 const maxBatchTimeout = 2160
 
+// BatchTimeout is a batch's timeout in minutes. Without a concurrency cap,
+// every entry may have to wait for the one before it (an account whose quota
+// is lower than the batch queues them), so it allows the build timeout
+// once per entry. With evergreen:maxConcurrentBuilds, the entries run in
+// depend-on chains, and the longest chain is what the batch waits for.
+// CodeBuild allows at most 36 hours.
+func BatchTimeout(spec buildspecs.Spec) int {
+	n := len(spec.Identifiers)
+	if spec.LongestChain > 0 {
+		n = spec.LongestChain
+	}
+	return min(stageTimeouts[spec.Stage]*n, maxBatchTimeout)
+}
+
 // PipelineProps configures Pipeline.
 type PipelineProps struct {
 	Specs        []buildspecs.Spec
@@ -140,8 +154,17 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			}
 			project := newProject(c, spec, role, logs, p.Key)
 			pl.Projects = append(pl.Projects, project)
+			// A stage too large for one inline buildspec has several
+			// parts, each its own batch. They run side by side, unless
+			// evergreen:maxConcurrentBuilds caps concurrency: the cap holds
+			// within a batch, so the parts then run one after another.
+			runOrder := 1
+			if p.Config.MaxConcurrentBuilds > 0 {
+				runOrder = spec.Part
+			}
 			actions = append(actions, awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
 				ActionName:        jsii.String(spec.Name()),
+				RunOrder:          jsii.Number(float64(runOrder)),
 				Project:           project,
 				Input:             sourceOutput,
 				ExecuteBatchBuild: jsii.Bool(true),
@@ -220,10 +243,7 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 	})
 	project.EnableBatchBuilds()
 
-	batchTimeout := timeout * len(spec.Identifiers)
-	if batchTimeout > maxBatchTimeout {
-		batchTimeout = maxBatchTimeout
-	}
+	batchTimeout := BatchTimeout(spec)
 	cfn := project.Node().DefaultChild().(awscodebuild.CfnProject)
 	// The buildspec is inlined byte for byte as generated and committed in
 	// buildspecs/: CDK's BuildSpec helpers would re-serialize it.

@@ -18,6 +18,9 @@ type RepositoriesProps struct {
 }
 
 // Repositories holds one ECR repository per runtime, keyed by runtime name.
+// Each is named <evergreen:repositoryPrefix><runtime>: organisation accounts
+// often have a "node" or "python" repository already, and a second copy of
+// the stack needs names of its own.
 type Repositories struct {
 	constructs.Construct
 	ByName map[string]awsecr.Repository
@@ -41,7 +44,7 @@ func NewRepositories(scope constructs.Construct, id string, p *RepositoriesProps
 	for i := range p.List.Runtimes {
 		rt := &p.List.Runtimes[i]
 		repo := awsecr.NewRepository(c, jsii.String(rt.Name), &awsecr.RepositoryProps{
-			RepositoryName: jsii.String(rt.Name),
+			RepositoryName: jsii.String(p.Config.RepositoryName(rt.Name)),
 			// The images are the organisation's: deleting the stack keeps them.
 			// A first deploy that rolls back deletes them (RetainExceptOnCreate),
 			// so the retry does not fail on a repository name that exists.

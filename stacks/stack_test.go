@@ -27,7 +27,19 @@ var (
 	configured synthesized
 	// sixty: 60 runtime-versions, 120 builds per stage.
 	sixty synthesized
+	// staging: a second copy for the same account and region (another stack
+	// name and repository prefix), with a concurrency cap.
+	staging synthesized
 )
+
+// stagingConfig is the second copy's configuration.
+func stagingConfig() config.Config {
+	c := config.Default()
+	c.StackName = "EvergreenImagesStaging"
+	c.RepositoryPrefix = "staging/evergreen-"
+	c.MaxConcurrentBuilds = 2
+	return c
+}
 
 type synthesized struct {
 	stack    *stacks.EvergreenStack
@@ -82,7 +94,8 @@ func TestMain(m *testing.M) {
 		def = build(app, "Default", defaultList, config.Default())
 		configured = build(app, "Configured", defaultList, cfg)
 		sixty = build(app, "Sixty", big, config.Default())
-		for _, s := range []*synthesized{&def, &configured, &sixty} {
+		staging = build(app, stagingConfig().StackName, defaultList, stagingConfig())
+		for _, s := range []*synthesized{&def, &configured, &sixty, &staging} {
 			s.synth()
 		}
 		return m.Run()
@@ -91,7 +104,7 @@ func TestMain(m *testing.M) {
 }
 
 func build(app awscdk.App, id string, l *runtimes.List, cfg config.Config) synthesized {
-	specs, err := buildspecs.Generate(l, buildspecs.DefaultImages())
+	specs, err := buildspecs.Generate(l, buildspecs.OptionsFrom(cfg))
 	if err != nil {
 		panic(err)
 	}

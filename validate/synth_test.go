@@ -114,7 +114,7 @@ func doSynth(s *synthesized) (err error) {
 		if err != nil {
 			return err
 		}
-		specs, err := buildspecs.Generate(list, buildspecs.DefaultImages())
+		specs, err := buildspecs.Generate(list, buildspecs.OptionsFrom(cfg))
 		if err != nil {
 			return err
 		}

@@ -72,6 +72,9 @@ type Options struct {
 	// Branch is the default branch: pushes to it publish, and the OIDC role
 	// trusts only it (the evergreen:github context's branch).
 	Branch string
+	// RepositoryPrefix starts every repository name, as in the stack
+	// (evergreen:repositoryPrefix).
+	RepositoryPrefix string
 	// Schedule is the EventBridge schedule the CDK app uses
 	// (config.Config.Schedule), converted to GitHub's cron.
 	Schedule config.Schedule
@@ -148,6 +151,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			kv := []any{
 				"id", im.Identifier(),
 				"runtime", im.Runtime.Name,
+				"repository", o.RepositoryPrefix + im.Runtime.Name,
 				"version", im.Version,
 				"arch", string(im.Arch),
 			}
@@ -168,6 +172,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 		releaseEntries = append(releaseEntries, mapping(
 			"id", r.Identifier(),
 			"runtime", r.Runtime.Name,
+			"repository", o.RepositoryPrefix + r.Runtime.Name,
 			"version", r.Version,
 			"architectures", strings.Join(arches, " "),
 		))
@@ -222,6 +227,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
 						"RUNTIME", "${{ matrix.runtime }}",
+						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCH", "${{ matrix.arch }}",
 						"BASE_IMAGE", "${{ matrix.base-image }}",
@@ -246,6 +252,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
 						"RUNTIME", "${{ matrix.runtime }}",
+						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCH", "${{ matrix.arch }}",
 					),
@@ -267,6 +274,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"name", "Tag the verified drafts (the Publish stage's commands)",
 					"env", stageEnv(
 						"RUNTIME", "${{ matrix.runtime }}",
+						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCHITECTURES", "${{ matrix.architectures }}",
 					),
@@ -288,6 +296,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"env", stageEnv(
 						"REGISTRY", "localhost",
 						"RUNTIME", "${{ matrix.runtime }}",
+						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCH", "${{ matrix.arch }}",
 						"BASE_IMAGE", "${{ matrix.base-image }}",
@@ -300,6 +309,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"env", stageEnv(
 						"REGISTRY", "localhost",
 						"RUNTIME", "${{ matrix.runtime }}",
+						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCH", "${{ matrix.arch }}",
 					),

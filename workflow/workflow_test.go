@@ -138,12 +138,12 @@ func TestTriggers(t *testing.T) {
 // Every Image appears exactly once in build, verify and local; every Release
 // exactly once in publish; with the variables the commands read.
 func TestMatricesMatchTheRuntimeList(t *testing.T) {
-	list, _, b := generated(t)
+	list, opts, b := generated(t)
 	w := parse(t, b)
 	var images []map[string]string
 	for _, im := range list.Images() {
 		images = append(images, map[string]string{
-			"id": im.Identifier(), "runtime": im.Runtime.Name, "version": im.Version, "arch": string(im.Arch),
+			"id": im.Identifier(), "runtime": im.Runtime.Name, "repository": opts.RepositoryPrefix + im.Runtime.Name, "version": im.Version, "arch": string(im.Arch),
 			"base-image": im.Runtime.BaseImage, "base-registry": im.Runtime.BaseRegistry, "runner": Runners[im.Arch],
 		})
 	}
@@ -172,10 +172,10 @@ func TestMatricesMatchTheRuntimeList(t *testing.T) {
 			}
 		}
 	}
-	all := []string{"id", "runtime", "version", "arch", "base-image", "base-registry", "runner"}
+	all := []string{"id", "runtime", "repository", "version", "arch", "base-image", "base-registry", "runner"}
 	check("build", images, all...)
 	check("local", images, all...)
-	check("verify", images, "id", "runtime", "version", "arch", "runner")
+	check("verify", images, "id", "runtime", "repository", "version", "arch", "runner")
 
 	var releases []map[string]string
 	for _, r := range list.Releases() {
@@ -183,9 +183,9 @@ func TestMatricesMatchTheRuntimeList(t *testing.T) {
 		for _, a := range r.Runtime.Architectures {
 			arches = append(arches, string(a))
 		}
-		releases = append(releases, map[string]string{"id": r.Identifier(), "runtime": r.Runtime.Name, "version": r.Version, "architectures": strings.Join(arches, " ")})
+		releases = append(releases, map[string]string{"id": r.Identifier(), "runtime": r.Runtime.Name, "repository": opts.RepositoryPrefix + r.Runtime.Name, "version": r.Version, "architectures": strings.Join(arches, " ")})
 	}
-	check("publish", releases, "id", "runtime", "version", "architectures")
+	check("publish", releases, "id", "runtime", "repository", "version", "architectures")
 
 	// Native runners: every arm64 image on the arm64 runner and back.
 	for _, e := range w.Jobs["verify"].Strategy.Matrix.Include {

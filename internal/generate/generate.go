@@ -67,7 +67,7 @@ func Run(root string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	specs, err := buildspecs.Generate(list, buildspecs.DefaultImages())
+	specs, err := buildspecs.Generate(list, buildspecs.OptionsFrom(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -221,7 +221,7 @@ func (r *rehearsal) publish(pubs []publishEntry) {
 					r.row(Row{p.Entry.ID, "publish (" + f.label + ")", 0, "FAIL", "the injected fault never fired: the commands no longer call " + f.fault.Op + " that often"})
 				}
 				r.cfg.SetFault(nil)
-				r.logf("   state after the interrupted publish: %s", r.describeTags(rt, v))
+				r.logf("   state after the interrupted publish: %s", r.describeTags(p.Entry.Get("REPOSITORY"), v))
 			}
 		}
 		if !run(p, "", false, "") {
@@ -288,8 +288,8 @@ func (r *rehearsal) layerBytes(builds []buildEntry, digests []string) int64 {
 }
 
 // describeTags lists the tags of a runtime version: tag=digest prefix.
-func (r *rehearsal) describeTags(rt, version string) string {
-	tags, err := r.ecr().tags(r.repoRef(rt))
+func (r *rehearsal) describeTags(repository, version string) string {
+	tags, err := r.ecr().tags(r.repoRef(repository))
 	if err != nil {
 		return err.Error()
 	}
@@ -308,7 +308,7 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 	rt, v := p.Entry.Get("RUNTIME"), p.Entry.Get("VERSION")
 	arches := strings.Fields(p.Entry.Get("ARCHITECTURES"))
 	e := r.ecr()
-	repo := r.repoRef(rt)
+	repo := r.repoRef(p.Entry.Get("REPOSITORY"))
 	tags, err := e.tags(repo)
 	if err != nil {
 		return "", err

@@ -606,23 +606,73 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 	return BuildEnv(base, Env{codebuild, project, action}, spec, e)
 }
 
-// runStage runs a stage's entries (Build or Verify), jobs at a time.
+// runStage runs a stage's entries (Build or Verify), jobs at a time, each
+// after the entries it depends on (depend-on) have finished, as a batch
+// does. A dependency outside the rehearsed subset counts as finished.
 func (r *rehearsal) runStage(stage string, builds []buildEntry, execID, src string, ro *runOpts) {
 	r.logf("== %s: %d entries", stage, len(builds))
-	parallel(len(builds), r.o.Jobs, func(i int) error {
-		b := builds[i]
-		act, e := b.BuildAct, b.Build
+	entry := func(b buildEntry) (Action, Entry) {
 		if stage == "Verify" {
-			act, e = b.VerifyAct, b.Verify
+			return b.VerifyAct, b.Verify
 		}
+		return b.BuildAct, b.Build
+	}
+	ids := make([]string, len(builds))
+	deps := make([][]string, len(builds))
+	for i, b := range builds {
+		_, e := entry(b)
+		ids[i], deps[i] = e.ID, e.DependOn
+	}
+	inOrder(ids, deps, r.o.Jobs, func(i int) {
+		b := builds[i]
+		act, e := entry(b)
 		res := r.runBuild(act, e, execID, src, ro)
 		step := strings.ToLower(stage)
 		if ro != nil && ro.label != "" {
 			step += " (" + ro.label + ")"
 		}
 		r.report(e.ID, step, res, ro != nil && ro.expectErr)
-		return nil
 	})
+}
+
+// inOrder runs f for every entry, at most jobs at a time, starting each
+// only when the entries it depends on (by id, among ids) have finished.
+// Entries are started in the order given; dependencies on ids not listed
+// are already met. A dependency cycle would leave entries unstarted: the
+// generator never writes one, and inOrder panics rather than hang.
+func inOrder(ids []string, deps [][]string, jobs int, f func(i int)) {
+	index := map[string]int{}
+	for i, id := range ids {
+		index[id] = i
+	}
+	done := make([]bool, len(ids))
+	started := make([]bool, len(ids))
+	finished := make(chan int)
+	running, left := 0, len(ids)
+	ready := func(i int) bool {
+		for _, d := range deps[i] {
+			if j, ok := index[d]; ok && !done[j] {
+				return false
+			}
+		}
+		return true
+	}
+	for left > 0 {
+		for i := range ids {
+			if running < jobs && !started[i] && ready(i) {
+				started[i] = true
+				running++
+				go func() { f(i); finished <- i }()
+			}
+		}
+		if running == 0 {
+			panic(fmt.Sprintf("rehearsal: depend-on cycle among %v", ids))
+		}
+		i := <-finished
+		done[i] = true
+		running--
+		left--
+	}
 }
 
 func (r *rehearsal) report(entry, step string, res RunResult, expectErr bool) {
@@ -650,8 +700,8 @@ func (r *rehearsal) report(entry, step string, res RunResult, expectErr bool) {
 
 func (r *rehearsal) ecr() *ECR { return &ECR{Cfg: r.cfg, Now: time.Now} }
 
-func (r *rehearsal) repoRef(runtime string) name.Repository {
-	ref, _ := name.NewRepository(r.ecrReg.Addr+"/"+runtime, name.Insecure)
+func (r *rehearsal) repoRef(repository string) name.Repository {
+	ref, _ := name.NewRepository(r.ecrReg.Addr+"/"+repository, name.Insecure)
 	return ref
 }
 
@@ -671,7 +721,7 @@ func (r *rehearsal) checkDrafts(builds []buildEntry) {
 		rt, v, arch := b.Build.Get("RUNTIME"), b.Build.Get("VERSION"), b.Build.Get("ARCH")
 		tag := draftTag(v, arch, r.execID)
 		err := func() error {
-			m, err := r.ecr().get(r.repoRef(rt), tag)
+			m, err := r.ecr().get(r.repoRef(b.Build.Get("REPOSITORY")), tag)
 			if err != nil {
 				return err
 			}
@@ -730,7 +780,7 @@ func (r *rehearsal) recordVerified(builds []buildEntry) {
 			continue
 		}
 		rt, v, arch := b.Build.Get("RUNTIME"), b.Build.Get("VERSION"), b.Build.Get("ARCH")
-		m, err := r.ecr().get(r.repoRef(rt), draftTag(v, arch, r.execID))
+		m, err := r.ecr().get(r.repoRef(b.Build.Get("REPOSITORY")), draftTag(v, arch, r.execID))
 		if err != nil || m == nil {
 			r.row(Row{b.Verify.ID, "verified digest", 0, "FAIL", fmt.Sprintf("draft gone after Verify: %v", err)})
 			continue

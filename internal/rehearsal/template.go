@@ -29,7 +29,9 @@ type Entry struct {
 	ComputeType   string
 	Privileged    bool
 	IgnoreFailure bool
-	Vars          []Var
+	// DependOn are the entries that must finish before this one starts.
+	DependOn []string
+	Vars     []Var
 }
 
 // Get returns the entry variable name, or "".
@@ -384,8 +386,8 @@ func parseEntry(n *yaml.Node) (Entry, error) {
 				return e, err
 			}
 		case "depend-on":
-			if len(v.Content) > 0 {
-				return e, fmt.Errorf("entry %s: depend-on is not rehearsed", e.ID)
+			if err := v.Decode(&e.DependOn); err != nil {
+				return e, fmt.Errorf("entry %s: depend-on: %w", e.ID, err)
 			}
 		case "env":
 			for j := 0; j < len(v.Content); j += 2 {

@@ -5,9 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // template builds a CloudFormation template shaped like the synthesized one
@@ -39,7 +43,7 @@ func template(t *testing.T) []byte {
 	}
 	tpl := map[string]any{"Resources": map[string]any{
 		"Repo": map[string]any{"Type": "AWS::ECR::Repository", "Properties": map[string]any{
-			"RepositoryName": "node", "ImageTagMutability": "MUTABLE_WITH_EXCLUSION",
+			"RepositoryName": "evergreen/node", "ImageTagMutability": "MUTABLE_WITH_EXCLUSION",
 			"ImageTagMutabilityExclusionFilters": []any{map[string]any{"ImageTagMutabilityExclusionFilterType": "WILDCARD", "ImageTagMutabilityExclusionFilterValue": "*-r20*"}},
 		}},
 		"B": project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"),
@@ -75,7 +79,7 @@ func TestParseTemplate(t *testing.T) {
 	for _, v := range e.Vars {
 		names = append(names, v.Name)
 	}
-	if strings.Join(names, " ") != "RUNTIME VERSION ARCH BASE_IMAGE BASE_REGISTRY" {
+	if strings.Join(names, " ") != "RUNTIME REPOSITORY VERSION ARCH BASE_IMAGE BASE_REGISTRY" {
 		t.Fatalf("entry variables in order: %v", names)
 	}
 	// The commands are the generator's, byte for byte.
@@ -131,5 +135,59 @@ func TestBuildEnvRefusesAmbiguousNames(t *testing.T) {
 	_, err := BuildEnv(nil, Env{Action: []Var{{"VERSION", "1"}}}, Buildspec{}, Entry{ID: "e", Vars: []Var{{"VERSION", "2"}}})
 	if err == nil {
 		t.Fatal("a variable set by the action and the entry must be refused")
+	}
+}
+
+// A build graph generated with a concurrency cap parses with its depend-on
+// chains, and inOrder runs them as a batch would: never more than jobs at
+// once, each entry after the ones it depends on.
+func TestDependOnIsHonoured(t *testing.T) {
+	list, err := runtimes.Load(filepath.Join("..", "..", "testdata", "runtimes", "sixty", "runtimes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := buildspecs.OptionsFrom(config.Default())
+	o.MaxConcurrentBuilds = 2
+	specs, err := buildspecs.Generate(list, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, err := ParseBuildspec(specs[0].Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(bs.Entries))
+	deps := make([][]string, len(bs.Entries))
+	chained := 0
+	for i, e := range bs.Entries {
+		ids[i], deps[i] = e.ID, e.DependOn
+		if len(e.DependOn) > 0 {
+			chained++
+		}
+	}
+	if chained == 0 {
+		t.Fatal("no entry has depend-on with a cap of 2")
+	}
+	var mu sync.Mutex
+	finished := map[string]bool{}
+	running, most := 0, 0
+	inOrder(ids, deps, 3, func(i int) {
+		mu.Lock()
+		for _, d := range deps[i] {
+			if !finished[d] {
+				t.Errorf("%s started before %s finished", ids[i], d)
+			}
+		}
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		running--
+		finished[ids[i]] = true
+		mu.Unlock()
+	})
+	if len(finished) != len(ids) || most > 3 {
+		t.Errorf("ran %d of %d entries, at most %d at once (jobs 3)", len(finished), len(ids), most)
 	}
 }
