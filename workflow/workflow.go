@@ -172,7 +172,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 		releaseEntries = append(releaseEntries, mapping(
 			"id", r.Identifier(),
 			"runtime", r.Runtime.Name,
-			"repository", o.RepositoryPrefix + r.Runtime.Name,
+			"repository", o.RepositoryPrefix+r.Runtime.Name,
 			"version", r.Version,
 			"architectures", strings.Join(arches, " "),
 		))
