@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-synth synth test bootstrap deploy generate bench
+.PHONY: setup setup-synth synth test bootstrap deploy generate bench eol
 
 # Everything the tests need (apt packages, .venv, .tools).
 setup:
@@ -46,3 +46,8 @@ generate:
 # Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
 bench: setup-synth
 	go run ./cmd/benchsynth
+
+# Refresh runtimes/eol.json (end-of-life dates) from endoflife.date's API.
+# Needs internet; without it, it fails and keeps the committed table.
+eol:
+	go run ./cmd/eol

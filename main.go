@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/internal/eol"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -49,6 +51,11 @@ func run() (err error) {
 	}
 	list, err := runtimes.Load(cfg.RuntimeList)
 	if err != nil {
+		return err
+	}
+	// Versions past or near their upstream end of life are warnings, not
+	// errors: a team may keep one knowingly.
+	if err := eol.Warn(os.Stderr, list, eol.DefaultPath, time.Now()); err != nil {
 		return err
 	}
 

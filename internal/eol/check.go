@@ -1,0 +1,250 @@
+package eol
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/evergreen-images/evergreen/runtimes"
+)
+
+// WarnWithinDays: a version is warned about from this many days before its
+// end of life, about one quarter: time to plan the move in the normal course.
+const WarnWithinDays = 90
+
+// StaleAfterDays: a table taken longer ago than this may miss new cycles and
+// changed dates, so the check says so once.
+const StaleAfterDays = 180
+
+// Warning is one listed version past, or within WarnWithinDays of, its
+// upstream end of life.
+type Warning struct {
+	Runtime string
+	Version string
+	Product string // endoflife.date product, e.g. "nodejs"
+	Cycle   string // endoflife.date cycle the version belongs to, e.g. "22"
+	// EOL is the last day of upstream support, empty when endoflife.date
+	// marks the cycle as ended without a date.
+	EOL string
+	// Days from today to EOL: negative once past, 0 on the day itself.
+	Days   int
+	Source Source
+	// Listed are newer versions of the same runtime in the list that are
+	// themselves not warned about; Upstream is the newest such cycle
+	// upstream (an LTS cycle when the product has them, then UpstreamLTS),
+	// if not listed.
+	Listed      []string
+	Upstream    string
+	UpstreamLTS bool
+}
+
+func (w Warning) String() string {
+	var when string
+	switch {
+	case w.EOL == "":
+		when = "is past its upstream end of life (endoflife.date gives no date)"
+	case w.Days < 0:
+		when = fmt.Sprintf("reached its upstream end of life on %s, %s ago", w.EOL, plural(-w.Days, "day"))
+	case w.Days == 0:
+		when = fmt.Sprintf("reaches its upstream end of life today, %s", w.EOL)
+	default:
+		when = fmt.Sprintf("reaches its upstream end of life on %s, in %s", w.EOL, plural(w.Days, "day"))
+	}
+	cycle := ""
+	if w.Cycle != w.Version {
+		cycle = fmt.Sprintf(" (cycle %s)", w.Cycle)
+	}
+	var moves []string
+	if len(w.Listed) > 0 {
+		moves = append(moves, "listed: "+strings.Join(w.Listed, ", "))
+	}
+	switch {
+	case w.Upstream != "" && w.UpstreamLTS:
+		moves = append(moves, "newest upstream LTS: "+w.Upstream)
+	case w.Upstream != "":
+		moves = append(moves, "newest upstream: "+w.Upstream)
+	}
+	move := "move to a newer cycle"
+	if len(moves) > 0 {
+		move += " (" + strings.Join(moves, "; ") + ")"
+	}
+	return fmt.Sprintf("warning: %s %s%s %s (%s, https://endoflife.date/%s, taken %s).\n  %s, or drop %q from the runtime's versions; keeping it knowingly is fine.",
+		w.Runtime, w.Version, cycle, when, w.Source.Name, w.Product, w.Source.Taken, capitalize(move), w.Version)
+}
+
+// Report is what Check found: warnings, and notes about the table itself.
+type Report struct {
+	Warnings []Warning
+	Notes    []string
+}
+
+// Check returns a warning for each listed version that is past its upstream
+// end of life on today, or within WarnWithinDays of it, in list order. A
+// version whose base image or cycle the table does not know gives none:
+// endoflife.date does not track every image, and a new cycle is not yet in an
+// old table (the staleness note covers that).
+func Check(list *runtimes.List, t *Table, today time.Time) Report {
+	today = day(today)
+	var r Report
+	taken, _ := parseDate(t.Source.Taken)
+	if age := daysBetween(taken, today); age > StaleAfterDays {
+		r.Notes = append(r.Notes, fmt.Sprintf("note: the end-of-life table %s was taken from %s on %s, %s ago: run make eol (needs internet) to refresh it.",
+			t.path(), t.Source.Name, t.Source.Taken, plural(age, "day")))
+	}
+	missing := map[string]bool{}
+	for _, rt := range list.Runtimes {
+		product, ok := t.Images[path.Base(rt.BaseImage)]
+		if !ok {
+			continue
+		}
+		p, ok := t.Products[product]
+		if !ok {
+			if !missing[product] {
+				missing[product] = true
+				r.Notes = append(r.Notes, fmt.Sprintf("note: %s has no cycles for endoflife.date product %q (base image %s): run make eol (needs internet) to add them.",
+					t.path(), product, rt.BaseImage))
+			}
+			continue
+		}
+		for _, v := range rt.Versions {
+			c, ok := cycleOf(p, v)
+			if !ok {
+				continue
+			}
+			due, eol, days := status(c, today)
+			if !due {
+				continue
+			}
+			w := Warning{Runtime: rt.Name, Version: v, Product: product, Cycle: c.Name, EOL: eol, Days: days, Source: t.Source}
+			w.Listed, w.Upstream, w.UpstreamLTS = newer(rt, p, c, today)
+			r.Warnings = append(r.Warnings, w)
+		}
+	}
+	return r
+}
+
+// Warn reads the table at tablePath, checks list against it on now and
+// prints the notes and warnings to w. Only an unreadable or invalid table is
+// an error: a version past its end of life is a warning, because a team may
+// keep one knowingly.
+func Warn(w io.Writer, list *runtimes.List, tablePath string, now time.Time) error {
+	t, err := ReadTable(tablePath)
+	if err != nil {
+		return err
+	}
+	r := Check(list, t, now)
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, n)
+	}
+	for _, x := range r.Warnings {
+		fmt.Fprintln(w, x)
+	}
+	return nil
+}
+
+// cycleOf finds the cycle of version v: the cycle of the same name, or else
+// the longest cycle that v extends with "." or "-" ("22.11" and "22-slim" are
+// in cycle "22"; "3.12" is not in cycle "3.1").
+func cycleOf(p Product, v string) (Cycle, bool) {
+	var best Cycle
+	found := false
+	for _, c := range p.Cycles {
+		if c.Name == v {
+			return c, true
+		}
+		if strings.HasPrefix(v, c.Name) && strings.ContainsRune(".-", rune(v[len(c.Name)])) && len(c.Name) > len(best.Name) {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
+
+// status says whether c is due a warning on today: past its end of life or
+// within WarnWithinDays of it. endoflife.date's eolFrom is the last day of
+// support (its isEol turns true the day after).
+func status(c Cycle, today time.Time) (due bool, eol string, days int) {
+	if c.EOLFrom == "" {
+		return c.IsEOL, "", 0
+	}
+	d, err := parseDate(c.EOLFrom)
+	if err != nil {
+		return false, "", 0 // ruled out by Validate
+	}
+	days = daysBetween(today, d)
+	return days <= WarnWithinDays, c.EOLFrom, days
+}
+
+// newer lists what to move to: the runtime's listed versions in cycles
+// released after c and not due a warning, and the newest cycle upstream that
+// is released, not due and (when the product has LTS cycles) in its LTS
+// phase on today, unless it is listed.
+func newer(rt runtimes.Runtime, p Product, c Cycle, today time.Time) (listed []string, upstream string, lts bool) {
+	listedCycles := map[string]bool{}
+	for _, v := range rt.Versions {
+		lc, ok := cycleOf(p, v)
+		if !ok || lc.ReleaseDate <= c.ReleaseDate {
+			continue
+		}
+		listedCycles[lc.Name] = true
+		if due, _, _ := status(lc, today); !due {
+			listed = append(listed, v)
+		}
+	}
+	hasLTS := slices.ContainsFunc(p.Cycles, func(x Cycle) bool { return x.IsLTS || x.LTSFrom != "" })
+	for _, x := range p.Cycles { // newest first
+		if x.ReleaseDate <= c.ReleaseDate {
+			break
+		}
+		if x.ReleaseDate > today.Format(dateLayout) {
+			continue // not released yet on today (a table newer than today)
+		}
+		if due, _, _ := status(x, today); due {
+			continue
+		}
+		if hasLTS && !isLTS(x, today) {
+			continue
+		}
+		if !listedCycles[x.Name] {
+			upstream, lts = x.Name, hasLTS
+		}
+		break
+	}
+	return listed, upstream, lts
+}
+
+// isLTS: in its LTS phase on today. The table's isLts is as of the day it
+// was taken; ltsFrom, when given, decides.
+func isLTS(c Cycle, today time.Time) bool {
+	if c.LTSFrom == "" {
+		return c.IsLTS
+	}
+	d, err := parseDate(c.LTSFrom)
+	return err == nil && !d.After(today)
+}
+
+func day(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+// daysBetween counts whole days from a to b (both UTC midnights).
+func daysBetween(a, b time.Time) int {
+	return int(b.Sub(a).Hours() / 24)
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
