@@ -16,6 +16,7 @@ import (
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/eol"
+	"github.com/evergreen-images/evergreen/internal/source"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -59,6 +60,19 @@ func run() (err error) {
 		return err
 	}
 
+	// With no Git source, the pipeline's source is a file asset of this
+	// app: the repository's committed files.
+	var src *source.Archive
+	if cfg.Source == nil {
+		if src, err = source.Make("."); err != nil {
+			return err
+		}
+		defer src.Remove()
+		if src.Dirty {
+			fmt.Fprintf(os.Stderr, "warning: the work tree has uncommitted changes; the pipeline's source is commit %s without them (git archive HEAD)\n", src.Commit[:12])
+		}
+	}
+
 	defer jsii.Close()
 	// A construct that rejects its props panics through jsii; report its
 	// message, not a Go stack trace.
@@ -90,11 +104,19 @@ func run() (err error) {
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("Evergreen base and CI/CD images: ECR repositories and the daily build, verify and publish pipeline"),
 		},
-		List:   list,
-		Specs:  specs,
-		Config: cfg,
+		List:      list,
+		Specs:     specs,
+		Config:    cfg,
+		SourceZip: sourceZip(src),
 	})
 	stacks.AddNagChecks(app)
 	asm := app.Synth(nil)
 	return stacks.CheckLimits(*asm.Directory(), cfg.StackName)
+}
+
+func sourceZip(a *source.Archive) string {
+	if a == nil {
+		return ""
+	}
+	return a.Path
 }

@@ -13,15 +13,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
 )
-
-// SourceObjectKey is the object the S3 source reads when no Git source is set.
-const SourceObjectKey = "source.zip"
 
 // stageTimeouts are per build. Build pulls a base image, upgrades the OS and
 // pushes; Verify pulls and runs a self-test; Publish only moves manifests.
@@ -54,6 +52,9 @@ type PipelineProps struct {
 	Repositories *Repositories
 	Config       config.Config
 	Key          awskms.IKey
+	// SourceZip is the repository's committed files (internal/source), the
+	// pipeline's source when Config.Source is nil.
+	SourceZip string
 }
 
 // Pipeline is the V2 pipeline with its source, its three batch stages and the
@@ -64,8 +65,8 @@ type Pipeline struct {
 	ArtifactBucket awss3.Bucket
 	// AccessLogs receives the server access logs of the other buckets.
 	AccessLogs awss3.Bucket
-	// SourceBucket is nil when a Git source is configured.
-	SourceBucket awss3.Bucket
+	// SourceAsset is nil when a Git source is configured.
+	SourceAsset awss3assets.Asset
 	// Roles are the CodeBuild service roles, one per stage.
 	Roles map[buildspecs.Stage]awsiam.Role
 	// Projects are the CodeBuild projects, in pipeline order.
@@ -116,14 +117,23 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			},
 		}}
 	} else {
-		pl.SourceBucket = privateBucket(c, "Source", p.Key, pl.AccessLogs, 0)
+		// The source is a file asset of the app: cdk deploy uploads the
+		// repository's committed files to the bootstrap's staging bucket
+		// (versioned, as CodePipeline's S3 source requires; make preflight
+		// checks the bootstrap version) before it creates or updates the
+		// stack. So the execution that
+		// CodePipeline starts as soon as the pipeline exists finds its
+		// source, and every later deploy moves the source with the
+		// buildspecs it inlines: the pipeline builds what was deployed.
+		pl.SourceAsset = awss3assets.NewAsset(c, jsii.String("Source"), &awss3assets.AssetProps{
+			Path: jsii.String(p.SourceZip),
+		})
 		a := awscodepipelineactions.NewS3SourceAction(&awscodepipelineactions.S3SourceActionProps{
 			ActionName: jsii.String("Source"),
-			Bucket:     pl.SourceBucket,
-			BucketKey:  jsii.String(SourceObjectKey),
+			Bucket:     pl.SourceAsset.Bucket(),
+			BucketKey:  pl.SourceAsset.S3ObjectKey(),
 			Output:     sourceOutput,
-			// EVENTS would need a CloudTrail trail; the upload command in the
-			// README starts an execution itself, and the schedule runs daily.
+			// A deploy is what changes the source; the schedule runs daily.
 			Trigger:            awscodepipelineactions.S3Trigger_NONE,
 			VariablesNamespace: jsii.String("SourceVariables"),
 		})

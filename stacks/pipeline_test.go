@@ -1,6 +1,8 @@
 package stacks_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
 	"maps"
 	"os"
@@ -8,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/stacks"
@@ -206,25 +210,61 @@ func TestGitSourceTriggersOnPushToItsBranch(t *testing.T) {
 	}
 }
 
-func TestDefaultSourceIsAVersionedBucket(t *testing.T) {
+// The default source is the deployed commit: a file asset of the app (the
+// repository's committed files), which cdk deploy uploads to the bootstrap's
+// versioned staging bucket before it creates the stack. So the execution
+// CodePipeline starts as soon as the pipeline is created reads an object
+// that exists; a bucket of the stack's own would still be empty then.
+func TestDefaultSourceIsTheDeployedCommit(t *testing.T) {
 	_, stages := pipelineStages(t, def)
 	src := stages[0].Actions[0]
-	if src.ActionTypeId["Provider"] != "S3" || src.Configuration["S3ObjectKey"] != stacks.SourceObjectKey {
+	if src.ActionTypeId["Provider"] != "S3" || src.Configuration["PollForSourceChanges"] != false {
 		t.Fatalf("default source: %v %v", src.ActionTypeId, src.Configuration)
 	}
-	if src.Configuration["PollForSourceChanges"] != false {
-		t.Errorf("the S3 source polls: %v", src.Configuration["PollForSourceChanges"])
+	bucket := jsonString(t, src.Configuration["S3Bucket"])
+	if !strings.Contains(bucket, "cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}") {
+		t.Errorf("the source bucket is %s, not the bootstrap's staging bucket", bucket)
 	}
-	bucketRef := jsonString(t, src.Configuration["S3Bucket"])
-	for id, b := range resources(def, "AWS::S3::Bucket") {
-		if strings.Contains(bucketRef, `"`+id+`"`) {
-			if jsonString(t, props(b)["VersioningConfiguration"]) != `{"Status":"Enabled"}` {
-				t.Errorf("source bucket %s is not versioned: the S3 source needs object versions", id)
-			}
-			return
+	for id := range def.json["Resources"].(map[string]any) {
+		if strings.Contains(bucket, `"`+id+`"`) {
+			t.Errorf("the source bucket is the stack's own %s: empty when the first execution starts", id)
 		}
 	}
-	t.Errorf("source bucket %s not found", bucketRef)
+	key, _ := src.Configuration["S3ObjectKey"].(string)
+	if !strings.HasSuffix(key, ".zip") {
+		t.Fatalf("source key %q", key)
+	}
+	// The asset in the cloud assembly is the zip of the committed files.
+	outdir := *awscdk.Stage_Of(def.stack.Stack).Outdir()
+	staged, err := os.ReadFile(filepath.Join(outdir, "asset."+key))
+	if err != nil {
+		t.Fatalf("the source asset is not in the cloud assembly: %v", err)
+	}
+	want, err := os.ReadFile(sourceZip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(staged, want) {
+		t.Error("the staged source differs from git archive HEAD")
+	}
+	z, err := zip.NewReader(bytes.NewReader(staged), int64(len(staged)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, f := range z.File {
+		names[f.Name] = true
+	}
+	for _, rt := range defaultList.Runtimes {
+		for _, f := range []string{"runtimes/" + rt.Name + "/Dockerfile", "runtimes/" + rt.Name + "/self-test"} {
+			if !names[f] {
+				t.Errorf("the source lacks %s", f)
+			}
+		}
+	}
+	if _, ok := configured.json["Outputs"].(map[string]any)["SourceBucket"]; ok {
+		t.Error("a source bucket output remains")
+	}
 }
 
 func TestDailyScheduleStartsThePipeline(t *testing.T) {
@@ -270,13 +310,19 @@ func TestDailyScheduleStartsThePipeline(t *testing.T) {
 
 func TestOutputs(t *testing.T) {
 	outputs := def.json["Outputs"].(map[string]any)
-	for _, k := range []string{"RepositoryUriNode", "RepositoryUriNodeCiCd", "RepositoryUriPython", "PipelineName", "PipelineConsole", "SourceBucket", "AlertTopic"} {
+	for _, k := range []string{"PipelineName", "PipelineConsole", "AlertTopic"} {
 		if outputs[k] == nil {
 			t.Errorf("no output %s (have %v)", k, slices.Sorted(maps.Keys(outputs)))
 		}
 	}
-	if _, ok := configured.json["Outputs"].(map[string]any)["SourceBucket"]; ok {
-		t.Error("a Git-sourced stack outputs a source bucket")
+	uris := 0
+	for k := range outputs {
+		if strings.HasPrefix(k, "RepositoryUri") {
+			uris++
+		}
+	}
+	if uris != len(defaultList.Runtimes) {
+		t.Errorf("%d RepositoryUri outputs for %d runtimes", uris, len(defaultList.Runtimes))
 	}
 }
 

@@ -26,6 +26,9 @@ type EvergreenStackProps struct {
 	// Config.GitHub, if set, adds the OIDC role the generated GitHub
 	// workflow assumes.
 	Config config.Config
+	// SourceZip is the pipeline's source when Config.Source is nil: a zip
+	// of the repository's committed files (internal/source).
+	SourceZip string
 }
 
 // EvergreenStack is what `cdk deploy` creates.
@@ -74,6 +77,7 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		Repositories: s.Repositories,
 		Config:       p.Config,
 		Key:          s.Key,
+		SourceZip:    p.SourceZip,
 	})
 	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, Config: p.Config, Key: s.Key})
 
@@ -94,12 +98,6 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 			pipelineName, jsii.String("/view?region="), awscdk.Aws_REGION(),
 		}),
 	})
-	if b := s.Pipeline.SourceBucket; b != nil {
-		awscdk.NewCfnOutput(stack, jsii.String("SourceBucket"), &awscdk.CfnOutputProps{
-			Description: jsii.String("Upload the repository here as " + SourceObjectKey + " (see README, 'Source')"),
-			Value:       b.BucketName(),
-		})
-	}
 	awscdk.NewCfnOutput(stack, jsii.String("AlertTopic"), &awscdk.CfnOutputProps{Value: s.Alerts.Topic.TopicArn()})
 	return s
 }

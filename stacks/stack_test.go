@@ -13,6 +13,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/internal/source"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -31,6 +32,9 @@ var (
 	// name and repository prefix), with a concurrency cap.
 	staging synthesized
 )
+
+// sourceZip is the repository's committed files, the S3 source's asset.
+var sourceZip string
 
 // stagingConfig is the second copy's configuration.
 func stagingConfig() config.Config {
@@ -64,6 +68,13 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		defer jsii.Close()
 		var err error
+		src, err := source.Make(".")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer src.Remove()
+		sourceZip = src.Path
 		defaultList, err = runtimes.Load(runtimes.DefaultPath)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -108,7 +119,7 @@ func build(app awscdk.App, id string, l *runtimes.List, cfg config.Config) synth
 	if err != nil {
 		panic(err)
 	}
-	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg})
+	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg, SourceZip: sourceZip})
 	return synthesized{stack: s, specs: specs}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/internal/source"
 	"github.com/evergreen-images/evergreen/runtimes"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -101,6 +102,11 @@ func doSynth(s *synthesized) (err error) {
 			err = fmt.Errorf("%v", r)
 		}
 	}()
+	src, err := source.Make(".")
+	if err != nil {
+		return err
+	}
+	defer src.Remove()
 	jsiiStarted = true
 	app := awscdk.NewApp(&awscdk.AppProps{
 		Context: &ctx,
@@ -120,9 +126,10 @@ func doSynth(s *synthesized) (err error) {
 		}
 		s.specs[st.name] = specs
 		stacks.NewEvergreenStack(app, st.name, &stacks.EvergreenStackProps{
-			List:   list,
-			Specs:  specs,
-			Config: cfg,
+			List:      list,
+			Specs:     specs,
+			Config:    cfg,
+			SourceZip: src.Path,
 		})
 	}
 	asm := app.Synth(nil)
