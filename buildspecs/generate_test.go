@@ -192,11 +192,47 @@ func TestStagesAgreeOnTheDraftTag(t *testing.T) {
 	for _, want := range []string{
 		`printf 'draft-%s-%s-%s' "$VERSION" "$1" "$PIPELINE_EXECUTION_ID"`,
 		`"$VERSION-r$day-$short_id"`,
-		`'$VERSION` + runtimes.DatedTagMarker + `'`,
 		`cut -c1-8`,
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("publish lacks %s", want)
+		}
+	}
+}
+
+// Stages agree on the records: Build writes where Verify reads, Verify
+// writes where Publish reads, all under the execution's prefix.
+func TestStagesAgreeOnTheRecords(t *testing.T) {
+	_, build := buildspecs.Commands(buildspecs.Build)
+	_, verify := buildspecs.Commands(buildspecs.Verify)
+	_, publish := buildspecs.Commands(buildspecs.Publish)
+	b, v, p := strings.Join(build, "\n"), strings.Join(verify, "\n"), strings.Join(publish, "\n")
+	for _, c := range []struct{ what, script, want string }{
+		{"build writes its record", b, `aws s3 cp - "$RECORD_PREFIX/build/$RECORD_PATH"`},
+		{"verify reads it", v, `aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" -`},
+		{"verify pulls the recorded digest", v, `IMAGE="$REGISTRY/$REPOSITORY@$BUILT"`},
+		{"verify writes its record", v, `aws s3 cp - "$RECORD_PREFIX/verify/$RECORD_PATH"`},
+		{"publish reads it", p, `aws s3 cp "$records/verify/$RUNTIME/$VERSION/$arch.json"`},
+		{"publish reads by digest", p, `get_manifest "imageDigest=$digest"`},
+	} {
+		if !strings.Contains(c.script, c.want) {
+			t.Errorf("%s: %s not found", c.what, c.want)
+		}
+	}
+	for _, script := range []string{b, v} {
+		if !strings.Contains(script, `RECORD_PREFIX="s3://$RECORDS_BUCKET/executions/$PIPELINE_EXECUTION_ID"`) || !strings.Contains(script, `RECORD_PATH="$RUNTIME/$VERSION/$ARCH.json"`) {
+			t.Error("build or verify computes the record's key differently")
+		}
+	}
+	if !strings.Contains(p, `records="s3://$RECORDS_BUCKET/executions/$PIPELINE_EXECUTION_ID"`) {
+		t.Error("publish reads records of another prefix")
+	}
+	// Verify stays read-only on ECR.
+	for _, c := range verify {
+		for _, w := range []string{"put-image", "batch-delete-image", "docker push"} {
+			if strings.Contains(c, w) {
+				t.Errorf("verify writes to ECR: %q", c)
+			}
 		}
 	}
 }

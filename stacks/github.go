@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -20,6 +21,7 @@ const GitHubAudience = "sts.amazonaws.com"
 type GitHubAccessProps struct {
 	Config       *config.GitHub
 	Repositories *Repositories
+	Records      awss3.IBucket
 }
 
 // GitHubAccess lets the GitHub workflow of one repository and branch run the
@@ -71,7 +73,7 @@ func NewGitHubAccess(scope constructs.Construct, id string, p *GitHubAccessProps
 	// Exactly the CodeBuild stages' grants, and nothing else (grantStage
 	// names each statement after its stage, so the Sids do not collide).
 	for _, st := range buildspecs.Stages {
-		grantStage(a.Role, st, p.Repositories)
+		grantStage(a.Role, st, p.Repositories, p.Records)
 	}
 	return a
 }

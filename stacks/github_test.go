@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
@@ -54,19 +55,22 @@ func ghSynth(t *testing.T) map[string]any {
 			{Name: "python", Versions: []string{"3.13"}, Architectures: runtimes.DefaultArchitectures, BaseImage: "python", BaseRegistry: runtimes.DefaultBaseRegistry, ComputeType: runtimes.DefaultComputeType},
 		}}
 		repos := NewRepositories(stack, "Repositories", &RepositoriesProps{List: list, Config: config.Default()})
+		records := awss3.NewBucket(stack, jsii.String("Records"), nil)
 		NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{
 			Config:       &config.GitHub{Repository: "acme/evergreen-images", Branch: "main"},
 			Repositories: repos,
+			Records:      records,
 		})
 		NewGitHubAccess(stack, "GitHubImported", &GitHubAccessProps{
 			Config:       &config.GitHub{Repository: "acme/other", Branch: "release", OIDCProviderArn: existingProviderArn},
 			Repositories: repos,
+			Records:      records,
 		})
 		for _, st := range buildspecs.Stages {
 			role := awsiam.NewRole(stack, jsii.String("Reference"+title(st)), &awsiam.RoleProps{
 				AssumedBy: awsiam.NewServicePrincipal(jsii.String("codebuild.amazonaws.com"), nil),
 			})
-			grantStage(role, st, repos)
+			grantStage(role, st, repos, records)
 		}
 		tpl := assertions.Template_FromStack(stack, nil)
 		b, err := json.Marshal(tpl.ToJSON())

@@ -71,6 +71,21 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 				[]any{"Resource::*"})
 		}
 	}
+	records := *s.Stack.GetLogicalId(pl.Records.Node().DefaultChild().(awscdk.CfnElement))
+	recordFindings := func(stages ...string) []any {
+		var out []any
+		for _, st := range stages {
+			out = append(out, "Resource::<"+records+".Arn>/"+RecordsPrefix+"*/"+st+"/*")
+		}
+		return out
+	}
+	const recordsReason = "Records of this stack's own records bucket: one execution's, under executions/<execution id>/<stage>/; each stage writes only its own and reads only the stage before's (asserted by stacks tests)."
+	suppress(pl.Roles[buildspecs.Build], "AwsSolutions-IAM5", recordsReason, recordFindings("build"))
+	suppress(pl.Roles[buildspecs.Verify], "AwsSolutions-IAM5", recordsReason, recordFindings("build", "verify"))
+	suppress(pl.Roles[buildspecs.Publish], "AwsSolutions-IAM5", recordsReason, recordFindings("verify", "publish"))
+	suppress(pl.Roles[buildspecs.Publish], "AwsSolutions-IAM5",
+		"cloudwatch:PutMetricData has no resource-level permissions; a cloudwatch:namespace condition holds it to the freshness metric's namespace (asserted by stacks tests).",
+		[]any{"Resource::*"})
 	pipelineFindings := append(artifacts, "Action::s3:DeleteObject*", "Action::s3:Abort*")
 	suppress(pl.Pipeline.Role(), "AwsSolutions-IAM5",
 		"CDK grants for CodePipeline: read and write artifacts in this pipeline's own artifact bucket, encrypted with this stack's key.",
@@ -80,8 +95,9 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 		pipelineFindings)
 	if s.GitHub != nil {
 		suppress(s.GitHub.Role, "AwsSolutions-IAM5",
-			"docker login: ecr:GetAuthorizationToken, ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken have no resource-level permissions; they are the only actions on '*' (asserted by stacks tests).",
+			"docker login: ecr:GetAuthorizationToken, ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken have no resource-level permissions, nor has cloudwatch:PutMetricData (held to its namespace by a condition); they are the only actions on '*' (asserted by stacks tests).",
 			[]any{"Resource::*"})
+		suppress(s.GitHub.Role, "AwsSolutions-IAM5", recordsReason, recordFindings("build", "verify", "publish"))
 	}
 	if cfg.PullOrganization != "" {
 		suppress(s.Repositories.Construct, "AwsSolutions-ECR1",

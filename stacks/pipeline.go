@@ -32,6 +32,16 @@ var stageTimeouts = map[buildspecs.Stage]int{
 // maxBatchTimeout is CodeBuild's ceiling for a batch (36 hours).
 const maxBatchTimeout = 2160
 
+// MaximumBuildsAllowed is a batch's build restriction: a batch with more
+// builds fails. A retry inside the batch (the console's Retry build batch,
+// RetryBuildBatch) starts new builds in the same batch, keeping the earlier
+// ones as prior builds of each entry; whether those count towards the
+// restriction is not documented. Twice the entries leaves room for one full
+// retry, and no room for a graph that grew by mistake.
+func MaximumBuildsAllowed(spec buildspecs.Spec) int {
+	return 2 * len(spec.Identifiers)
+}
+
 // BatchTimeout is a batch's timeout in minutes. Without a concurrency cap,
 // every entry may have to wait for the one before it (an account whose quota
 // is lower than the batch queues them), so it allows the build timeout
@@ -65,6 +75,9 @@ type Pipeline struct {
 	ArtifactBucket awss3.Bucket
 	// AccessLogs receives the server access logs of the other buckets.
 	AccessLogs awss3.Bucket
+	// Records holds what each stage established, per execution (digests,
+	// results), for the next stage and for retries.
+	Records awss3.Bucket
 	// SourceAsset is nil when a Git source is configured.
 	SourceAsset awss3assets.Asset
 	// Roles are the CodeBuild service roles, one per stage.
@@ -91,6 +104,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 		}},
 	})
 	pl.ArtifactBucket = privateBucket(c, "Artifacts", p.Key, pl.AccessLogs, 30)
+	pl.Records = recordsBucket(c, p.Key, pl.AccessLogs, p.Config)
 
 	sourceOutput := awscodepipeline.NewArtifact(jsii.String("Source"), nil)
 	var sourceAction awscodepipeline.IAction
@@ -149,7 +163,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("codebuild.amazonaws.com"), nil),
 			Description: jsii.String(fmt.Sprintf("CodeBuild %s stage of the evergreen images pipeline", st)),
 		})
-		grantStage(role, st, p.Repositories)
+		grantStage(role, st, p.Repositories, pl.Records)
 		pl.Roles[st] = role
 		logs := awslogs.NewLogGroup(c, jsii.String(title(st)+"Logs"), &awslogs.LogGroupProps{
 			Retention:     retention(p.Config.LogRetentionDays),
@@ -162,7 +176,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			if spec.Stage != st {
 				continue
 			}
-			project := newProject(c, spec, role, logs, p.Key)
+			project := newProject(c, spec, role, logs, p.Key, pl.Records)
 			pl.Projects = append(pl.Projects, project)
 			// A stage too large for one inline buildspec has several
 			// parts, each its own batch. They run side by side, unless
@@ -230,8 +244,16 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 	return pl
 }
 
-func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey) awscodebuild.PipelineProject {
+func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey, records awss3.IBucket) awscodebuild.PipelineProject {
 	timeout := stageTimeouts[spec.Stage]
+	env := map[string]*awscodebuild.BuildEnvironmentVariable{
+		"REGISTRY":       {Value: awscdk.Fn_Sub(jsii.String("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"), nil)},
+		"RECORDS_BUCKET": {Value: records.BucketName()},
+	}
+	if spec.Stage == buildspecs.Publish {
+		env["METRIC_NAMESPACE"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(MetricNamespace)}
+		env["STACK_NAME"] = &awscodebuild.BuildEnvironmentVariable{Value: awscdk.Aws_STACK_NAME()}
+	}
 	project := awscodebuild.NewPipelineProject(scope, jsii.String(spec.Name()), &awscodebuild.PipelineProjectProps{
 		Description: jsii.String(fmt.Sprintf("%s stage of the evergreen images pipeline (buildspecs/%s)", spec.Stage, spec.FileName())),
 		Role:        role,
@@ -242,11 +264,9 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 			ComputeType: awscodebuild.ComputeType_SMALL,
 			Privileged:  jsii.Bool(spec.Privileged),
 		},
-		EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
-			"REGISTRY": {Value: awscdk.Fn_Sub(jsii.String("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"), nil)},
-		},
-		Timeout:       awscdk.Duration_Minutes(jsii.Number(float64(timeout))),
-		EncryptionKey: key,
+		EnvironmentVariables: &env,
+		Timeout:              awscdk.Duration_Minutes(jsii.Number(float64(timeout))),
+		EncryptionKey:        key,
 		Logging: &awscodebuild.LoggingOptions{
 			CloudWatch: &awscodebuild.CloudWatchLoggingOptions{LogGroup: logs},
 		},
@@ -262,13 +282,15 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 	// batch timeout are BuildBatchConfig properties.
 	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.TimeoutInMins"), jsii.Number(float64(batchTimeout)))
 	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.CombineArtifacts"), jsii.Bool(false))
-	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.Restrictions.MaximumBuildsAllowed"), jsii.Number(float64(len(spec.Identifiers))))
+	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.Restrictions.MaximumBuildsAllowed"), jsii.Number(float64(MaximumBuildsAllowed(spec))))
 	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.Restrictions.ComputeTypesAllowed"), jsii.Strings(spec.ComputeTypes...))
 	return project
 }
 
-// grantStage gives each stage's role exactly the ECR access its commands use.
-func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
+// grantStage gives each stage's role exactly the access its commands use: in
+// ECR, and in the records bucket, where each stage writes only its own
+// records and reads only those of the stage before.
+func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories, records awss3.IBucket) {
 	var arns []*string
 	for _, n := range repos.Names {
 		arns = append(arns, repos.ByName[n].RepositoryArn())
@@ -305,6 +327,55 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
 		Actions:   jsii.Strings(actions...),
 		Resources: &arns,
 	}))
+	// Records: each stage writes only its own, and reads only those of the
+	// stage before (and, for a retried Verify, its own). Written out rather
+	// than the CDK's grantRead/grantPut, whose s3:GetObject*, s3:List* and
+	// kms:ReEncrypt* are wider than the commands need.
+	var reads, writes []string
+	switch st {
+	case buildspecs.Build:
+		writes = []string{"build"}
+	case buildspecs.Verify:
+		reads, writes = []string{"build", "verify"}, []string{"verify"}
+	case buildspecs.Publish:
+		reads, writes = []string{"verify"}, []string{"publish"}
+	}
+	objects := func(stages []string) *[]*string {
+		var out []*string
+		for _, s := range stages {
+			out = append(out, records.ArnForObjects(jsii.String(RecordsPrefix+"*/"+s+"/*")))
+		}
+		return &out
+	}
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String(title(st) + "WritesItsRecords"),
+		Actions:   jsii.Strings("s3:PutObject"),
+		Resources: objects(writes),
+	}))
+	if len(reads) > 0 {
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(title(st) + "ReadsRecords"),
+			Actions:   jsii.Strings("s3:GetObject"),
+			Resources: objects(reads),
+		}))
+	}
+	if key := records.EncryptionKey(); key != nil {
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(title(st) + "RecordsKey"),
+			Actions:   jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+			Resources: &[]*string{key.KeyArn()},
+		}))
+	}
+	if st == buildspecs.Publish {
+		// The freshness metric: PutMetricData has no resource-level
+		// permissions; the condition holds it to its namespace.
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(title(st) + "FreshnessMetric"),
+			Actions:    jsii.Strings("cloudwatch:PutMetricData"),
+			Resources:  jsii.Strings("*"),
+			Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": MetricNamespace}},
+		}))
+	}
 	if st != buildspecs.Publish {
 		// docker login; ECR offers no resource-level permission for it.
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -322,6 +393,34 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories) {
 			Resources: jsii.Strings("*"),
 		}))
 	}
+}
+
+// RecordsPrefix holds each execution's records: executions/<id>/<stage>/...
+const RecordsPrefix = "executions/"
+
+// recordsBucket keeps the stages' records. An execution's records are only
+// needed while it can be retried (its drafts live DraftRetentionDays), and
+// are kept a while longer for looking back.
+func recordsBucket(scope constructs.Construct, key awskms.IKey, accessLogs awss3.IBucket, cfg config.Config) awss3.Bucket {
+	return awss3.NewBucket(scope, jsii.String("Records"), &awss3.BucketProps{
+		ServerAccessLogsBucket: accessLogs,
+		ServerAccessLogsPrefix: jsii.String("Records/"),
+		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
+		Encryption:             awss3.BucketEncryption_KMS,
+		EncryptionKey:          key,
+		BucketKeyEnabled:       jsii.Bool(true),
+		EnforceSSL:             jsii.Bool(true),
+		Versioned:              jsii.Bool(true),
+		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
+		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
+		LifecycleRules: &[]*awss3.LifecycleRule{{
+			Prefix:     jsii.String(RecordsPrefix),
+			Expiration: awscdk.Duration_Days(jsii.Number(float64(max(30, cfg.DraftRetentionDays+7)))),
+		}, {
+			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(30)),
+			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+		}},
+	})
 }
 
 // privateBucket: private, KMS-encrypted, SSL only, versioned. expireDays > 0

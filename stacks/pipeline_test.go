@@ -59,15 +59,17 @@ func TestProjectsInlineTheCommittedBuildspecs(t *testing.T) {
 
 func TestBatchProjects(t *testing.T) {
 	projects := projectsByStage(t, def)
+	// Build and Verify: one entry per image; Publish: one per
+	// runtime-version. Per-build timeouts are the stages' own.
+	images, releases := float64(len(defaultList.Images())), float64(len(defaultList.Releases()))
 	want := map[string]struct {
 		builds     float64
 		privileged bool
 		timeout    float64
 	}{
-		// 7 runtime-versions, two architectures each
-		"build.yml":   {14, true, 60},
-		"verify.yml":  {14, true, 30},
-		"publish.yml": {7, false, 15},
+		"build.yml":   {images, true, 60},
+		"verify.yml":  {images, true, 30},
+		"publish.yml": {releases, false, 15},
 	}
 	for name, w := range want {
 		p := props(projects[name])
@@ -77,8 +79,11 @@ func TestBatchProjects(t *testing.T) {
 			continue
 		}
 		r := batch["Restrictions"].(map[string]any)
-		if r["MaximumBuildsAllowed"] != w.builds {
-			t.Errorf("%s: MaximumBuildsAllowed = %v, want %v (one per build-graph entry)", name, r["MaximumBuildsAllowed"], w.builds)
+		if len(mustSpec(t, def, name).Identifiers) != int(w.builds) {
+			t.Errorf("%s: %d build-graph entries, want %v", name, len(mustSpec(t, def, name).Identifiers), w.builds)
+		}
+		if r["MaximumBuildsAllowed"] != 2*w.builds {
+			t.Errorf("%s: MaximumBuildsAllowed = %v, want %v (the entries, and room for one retry of each)", name, r["MaximumBuildsAllowed"], 2*w.builds)
 		}
 		if got := jsonString(t, r["ComputeTypesAllowed"]); got != `["BUILD_GENERAL1_SMALL"]` {
 			t.Errorf("%s: ComputeTypesAllowed = %s", name, got)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/stacks"
 )
 
 // statement is an IAM policy statement as CloudFormation writes it.
@@ -152,8 +153,9 @@ func TestEachStageRoleHasExactlyItsECRGrants(t *testing.T) {
 	}
 }
 
-// Nothing in the stack may act on "*" but docker login: to the account's
-// ECR, and for Build to ECR Public (the base images).
+// Nothing in the stack may act on "*" but docker login (to the account's
+// ECR, and for Build to ECR Public, the base images) and Publish's
+// freshness metric, held to its namespace.
 func TestOnlyDockerLoginIsOnStar(t *testing.T) {
 	ecrPublic := []string{"ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"}
 	for _, s := range []synthesized{def, configured} {
@@ -163,7 +165,9 @@ func TestOnlyDockerLoginIsOnStar(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, st := range doc.Statement {
-				if slices.Contains(st.resources(), `"*"`) && !slices.Equal(st.actions(), []string{"ecr:GetAuthorizationToken"}) && !slices.Equal(st.actions(), ecrPublic) {
+				metric := slices.Equal(st.actions(), []string{"cloudwatch:PutMetricData"}) &&
+					jsonString(t, st.Condition) == `{"StringEquals":{"cloudwatch:namespace":"`+stacks.MetricNamespace+`"}}`
+				if slices.Contains(st.resources(), `"*"`) && !slices.Equal(st.actions(), []string{"ecr:GetAuthorizationToken"}) && !slices.Equal(st.actions(), ecrPublic) && !metric {
 					t.Errorf("%s grants %v on *", id, st.actions())
 				}
 			}
@@ -289,41 +293,89 @@ func TestAlerts(t *testing.T) {
 		t.Error("no rule notifies on a failed execution")
 	}
 
+	// One staleness alarm per runtime-version, on the freshness metric
+	// Publish puts, named in the alarm.
 	alarms := resources(configured, "AWS::CloudWatch::Alarm")
-	if len(alarms) != 1 {
-		t.Fatalf("%d alarms", len(alarms))
+	if len(alarms) != len(defaultList.Releases()) {
+		t.Fatalf("%d alarms for %d runtime-versions", len(alarms), len(defaultList.Releases()))
 	}
-	a := props(alarms[slices.Sorted(maps.Keys(alarms))[0]])
-	if a["EvaluationPeriods"] != 48.0 || a["DatapointsToAlarm"] != 48.0 || a["Period"] != 3600.0 || a["TreatMissingData"] != "breaching" || a["ComparisonOperator"] != "LessThanThreshold" || a["Threshold"] != 1.0 {
-		t.Errorf("staleness alarm does not fire after 48 hours without a success: %v", a)
-	}
-	if !strings.Contains(jsonString(t, a["AlarmActions"]), topicID) {
-		t.Errorf("staleness alarm does not notify the topic: %v", a["AlarmActions"])
-	}
-	// The topic's policy replaces SNS's default: the alarm must be allowed.
-	var alarmMayPublish bool
-	for _, tp := range resources(configured, "AWS::SNS::TopicPolicy") {
-		doc := jsonString(t, props(tp)["PolicyDocument"])
-		alarmMayPublish = alarmMayPublish || (strings.Contains(doc, `"Service":"cloudwatch.amazonaws.com"`) && strings.Contains(doc, slices.Sorted(maps.Keys(alarms))[0]))
-	}
-	if !alarmMayPublish {
-		t.Error("the topic policy does not let the staleness alarm publish")
-	}
-	// EventBridge delivers nothing to a log group target whose ARN ends in
-	// ":*", which is what the log group's GetAtt Arn returns.
-	var logTarget string
-	for _, r := range resources(configured, "AWS::Events::Rule") {
-		targets := jsonString(t, props(r)["Targets"])
-		if strings.Contains(targets, `"Id":"ExecutionLog"`) {
-			logTarget = targets
+	covered := map[string]bool{}
+	for id, r := range alarms {
+		a := props(r)
+		if a["EvaluationPeriods"] != 48.0 || a["DatapointsToAlarm"] != 48.0 || a["Period"] != 3600.0 || a["TreatMissingData"] != "breaching" || a["ComparisonOperator"] != "LessThanThreshold" || a["Threshold"] != 1.0 {
+			t.Errorf("%s does not fire after 48 hours without a publish: %v", id, a)
+		}
+		if a["Namespace"] != stacks.MetricNamespace || a["MetricName"] != stacks.FreshMetric {
+			t.Errorf("%s watches %v %v", id, a["Namespace"], a["MetricName"])
+		}
+		dims := map[string]any{}
+		for _, d := range a["Dimensions"].([]any) {
+			dims[d.(map[string]any)["Name"].(string)] = d.(map[string]any)["Value"]
+		}
+		rt, _ := dims["Runtime"].(string)
+		v, _ := dims["Version"].(string)
+		covered[rt+" "+v] = true
+		if !strings.Contains(a["AlarmDescription"].(string), rt+" "+v) || jsonString(t, dims["Stack"]) != `{"Ref":"AWS::StackName"}` {
+			t.Errorf("%s does not name its runtime-version and stack: %v %v", id, a["AlarmDescription"], dims)
+		}
+		if !strings.Contains(jsonString(t, a["AlarmActions"]), topicID) {
+			t.Errorf("%s does not notify the topic: %v", id, a["AlarmActions"])
 		}
 	}
-	if !strings.Contains(logTarget, `:log-group:${LogGroup}"`) || strings.Contains(logTarget, "GetAtt") {
-		t.Errorf("the execution log target is not the log group's ARN without ':*': %s", logTarget)
+	for _, r := range defaultList.Releases() {
+		if !covered[r.Runtime.Name+" "+r.Version] {
+			t.Errorf("no staleness alarm for %s %s", r.Runtime.Name, r.Version)
+		}
 	}
-	filters := resources(configured, "AWS::Logs::MetricFilter")
-	if len(filters) != 1 || !strings.Contains(jsonString(t, props(filters[slices.Sorted(maps.Keys(filters))[0]])), `SUCCEEDED`) {
-		t.Errorf("no metric filter counts successful executions: %v", filters)
+	// The topic's policy replaces SNS's default: the alarms must be allowed.
+	for id := range alarms {
+		var mayPublish bool
+		for _, tp := range resources(configured, "AWS::SNS::TopicPolicy") {
+			doc := jsonString(t, props(tp)["PolicyDocument"])
+			mayPublish = mayPublish || (strings.Contains(doc, `"Service":"cloudwatch.amazonaws.com"`) && strings.Contains(doc, id))
+		}
+		if !mayPublish {
+			t.Errorf("the topic policy does not let %s publish", id)
+		}
+	}
+	// No account-level CloudWatch Logs resource policy (a region holds 10).
+	if n := len(resources(configured, "AWS::Logs::ResourcePolicy")); n != 0 {
+		t.Errorf("%d CloudWatch Logs resource policies", n)
+	}
+}
+
+// Each stage writes only its own records and reads only the stage before's.
+func TestRecordsGrants(t *testing.T) {
+	for stage, want := range map[string]struct{ reads, writes []string }{
+		"Build":   {nil, []string{"build"}},
+		"Verify":  {[]string{"build", "verify"}, []string{"verify"}},
+		"Publish": {[]string{"verify"}, []string{"publish"}},
+	} {
+		_, stmts := rolePolicies(t, def, "Images"+stage+"Role")
+		var reads, writes []string
+		for _, st := range stmts {
+			for _, r := range st.resources() {
+				i := strings.Index(r, "/executions/*/")
+				if i < 0 {
+					continue
+				}
+				part := strings.Trim(strings.TrimSuffix(r[i+len("/executions/*/"):], `/*"]}`), `"`)
+				part = strings.SplitN(part, "/", 2)[0]
+				switch {
+				case slices.Equal(st.actions(), []string{"s3:GetObject"}):
+					reads = append(reads, part)
+				case slices.Equal(st.actions(), []string{"s3:PutObject"}):
+					writes = append(writes, part)
+				default:
+					t.Errorf("%s: %v on records", stage, st.actions())
+				}
+			}
+		}
+		slices.Sort(reads)
+		slices.Sort(writes)
+		if !slices.Equal(reads, want.reads) || !slices.Equal(writes, want.writes) {
+			t.Errorf("%s reads %v and writes %v of the records; want %v and %v", stage, reads, writes, want.reads, want.writes)
+		}
 	}
 }
 

@@ -65,13 +65,6 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	}), nil)
 
 	s.Repositories = NewRepositories(stack, "Repositories", &RepositoriesProps{List: p.List, Config: p.Config})
-	if p.Config.GitHub != nil {
-		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.Config.GitHub, Repositories: s.Repositories})
-		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
-			Description: jsii.String("Set as the GitHub repository variable AWS_ROLE_ARN"),
-			Value:       s.GitHub.Role.RoleArn(),
-		})
-	}
 	s.Pipeline = NewPipeline(stack, "Images", &PipelineProps{
 		Specs:        p.Specs,
 		Repositories: s.Repositories,
@@ -79,9 +72,21 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		Key:          s.Key,
 		SourceZip:    p.SourceZip,
 	})
-	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, Config: p.Config, Key: s.Key})
+	if p.Config.GitHub != nil {
+		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.Config.GitHub, Repositories: s.Repositories, Records: s.Pipeline.Records})
+		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
+			Description: jsii.String("Set as the GitHub repository variable AWS_ROLE_ARN"),
+			Value:       s.GitHub.Role.RoleArn(),
+		})
+	}
+	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, List: p.List, Config: p.Config, Key: s.Key})
 
 	s.suppressNagFindings(p.Config)
+
+	awscdk.NewCfnOutput(stack, jsii.String("RecordsBucket"), &awscdk.CfnOutputProps{
+		Description: jsii.String("What each stage established, per execution (executions/<id>/build|verify|publish/...); the GitHub workflow's RECORDS_BUCKET"),
+		Value:       s.Pipeline.Records.BucketName(),
+	})
 
 	for _, name := range s.Repositories.Names {
 		awscdk.NewCfnOutput(stack, jsii.String("RepositoryUri"+outputID(name)), &awscdk.CfnOutputProps{

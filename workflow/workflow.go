@@ -72,6 +72,8 @@ type Options struct {
 	// Branch is the default branch: pushes to it publish, and the OIDC role
 	// trusts only it (the evergreen:github context's branch).
 	Branch string
+	// StackName is the stack whose freshness alarms the publish job feeds.
+	StackName string
 	// RepositoryPrefix starts every repository name, as in the stack
 	// (evergreen:repositoryPrefix).
 	RepositoryPrefix string
@@ -226,6 +228,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"name", "Build and push the draft (the Build stage's commands)",
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
+						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
 						"RUNTIME", "${{ matrix.runtime }}",
 						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
@@ -251,6 +254,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"name", "Pull and self-test the draft on its own architecture (the Verify stage's commands)",
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
+						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
 						"RUNTIME", "${{ matrix.runtime }}",
 						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
@@ -271,8 +275,11 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"steps", seq(
 				executionID, awsCredentials,
 				mapping(
-					"name", "Tag the verified drafts (the Publish stage's commands)",
+					"name", "Publish the verified images (the Publish stage's commands)",
 					"env", stageEnv(
+						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
+						"METRIC_NAMESPACE", buildspecs.MetricNamespace,
+						"STACK_NAME", o.StackName,
 						"RUNTIME", "${{ matrix.runtime }}",
 						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
