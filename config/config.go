@@ -17,6 +17,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // Prefix starts every key this app reads. A key with this prefix that is not
@@ -47,7 +49,7 @@ const DefaultStackName = "EvergreenImages"
 
 // DefaultRuntimeList is the runtime list read unless evergreen:runtimeList
 // names another.
-const DefaultRuntimeList = "runtimes/runtimes.yaml"
+const DefaultRuntimeList = runtimes.DefaultPath
 
 // DefaultRepositoryPrefix keeps the stack's repositories out of the way of
 // the "node" or "python" repositories an organisation account often has.

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/eol"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
@@ -42,12 +43,19 @@ func main() {
 
 func run() error {
 	tablePath := flag.String("table", eol.DefaultPath, "the end-of-life table to rewrite")
-	listPath := flag.String("list", runtimes.DefaultPath, "the runtime list whose base images are looked up")
+	listPath := flag.String("list", "", "the runtime list whose base images are looked up (default: evergreen:runtimeList in cdk.json)")
 	from := flag.String("from", "", "read <product>.md files of the endoflife.date repository from this folder instead of the API")
 	taken := flag.String("taken", "", "with -from: the day the files are from (YYYY-MM-DD), e.g. their commit date")
 	fromURL := flag.String("url", "", "with -from: where the folder came from (a repository URL at a commit), recorded in the table")
 	flag.Parse()
 
+	if *listPath == "" {
+		cfg, err := config.LoadCDKJSON(config.DefaultCDKJSON)
+		if err != nil {
+			return err
+		}
+		*listPath = cfg.RuntimeList
+	}
 	list, err := runtimes.Load(*listPath)
 	if err != nil {
 		return err
