@@ -103,7 +103,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			Expiration: awscdk.Duration_Days(jsii.Number(float64(p.Config.LogRetentionDays))),
 		}},
 	})
-	pl.ArtifactBucket = privateBucket(c, "Artifacts", p.Key, pl.AccessLogs, 30)
+	pl.ArtifactBucket = artifactsBucket(c, p.Key, pl.AccessLogs)
 	pl.Records = recordsBucket(c, p.Key, pl.AccessLogs, p.Config)
 
 	sourceOutput := awscodepipeline.NewArtifact(jsii.String("Source"), nil)
@@ -402,31 +402,28 @@ const RecordsPrefix = "executions/"
 // needed while it can be retried (its drafts live DraftRetentionDays), and
 // are kept a while longer for looking back.
 func recordsBucket(scope constructs.Construct, key awskms.IKey, accessLogs awss3.IBucket, cfg config.Config) awss3.Bucket {
-	return awss3.NewBucket(scope, jsii.String("Records"), &awss3.BucketProps{
-		ServerAccessLogsBucket: accessLogs,
-		ServerAccessLogsPrefix: jsii.String("Records/"),
-		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
-		Encryption:             awss3.BucketEncryption_KMS,
-		EncryptionKey:          key,
-		BucketKeyEnabled:       jsii.Bool(true),
-		EnforceSSL:             jsii.Bool(true),
-		Versioned:              jsii.Bool(true),
-		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
-		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
-		LifecycleRules: &[]*awss3.LifecycleRule{{
-			Prefix:     jsii.String(RecordsPrefix),
-			Expiration: awscdk.Duration_Days(jsii.Number(float64(max(30, cfg.DraftRetentionDays+7)))),
-		}, {
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(30)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
-		}},
-	})
+	return privateBucket(scope, "Records", key, accessLogs, []*awss3.LifecycleRule{{
+		Prefix:     jsii.String(RecordsPrefix),
+		Expiration: awscdk.Duration_Days(jsii.Number(float64(max(30, cfg.DraftRetentionDays+7)))),
+	}, {
+		NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(30)),
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+	}})
 }
 
-// privateBucket: private, KMS-encrypted, SSL only, versioned. expireDays > 0
-// expires objects (pipeline artifacts are only needed while an execution runs).
-func privateBucket(scope constructs.Construct, id string, key awskms.IKey, accessLogs awss3.IBucket, expireDays int) awss3.Bucket {
-	props := &awss3.BucketProps{
+// artifactsBucket holds the pipeline's artifacts, which are only needed
+// while an execution runs.
+func artifactsBucket(scope constructs.Construct, key awskms.IKey, accessLogs awss3.IBucket) awss3.Bucket {
+	return privateBucket(scope, "Artifacts", key, accessLogs, []*awss3.LifecycleRule{{
+		Expiration:                          awscdk.Duration_Days(jsii.Number(30)),
+		NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(1)),
+		AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
+	}})
+}
+
+// privateBucket: private, KMS-encrypted, SSL only, versioned, retained.
+func privateBucket(scope constructs.Construct, id string, key awskms.IKey, accessLogs awss3.IBucket, rules []*awss3.LifecycleRule) awss3.Bucket {
+	return awss3.NewBucket(scope, jsii.String(id), &awss3.BucketProps{
 		ServerAccessLogsBucket: accessLogs,
 		ServerAccessLogsPrefix: jsii.String(id + "/"),
 		BlockPublicAccess:      awss3.BlockPublicAccess_BLOCK_ALL(),
@@ -437,20 +434,8 @@ func privateBucket(scope constructs.Construct, id string, key awskms.IKey, acces
 		Versioned:              jsii.Bool(true),
 		ObjectOwnership:        awss3.ObjectOwnership_BUCKET_OWNER_ENFORCED,
 		RemovalPolicy:          awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
-	}
-	if expireDays > 0 {
-		props.LifecycleRules = &[]*awss3.LifecycleRule{{
-			Expiration:                          awscdk.Duration_Days(jsii.Number(float64(expireDays))),
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(1)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
-		}}
-	} else {
-		props.LifecycleRules = &[]*awss3.LifecycleRule{{
-			NoncurrentVersionExpiration:         awscdk.Duration_Days(jsii.Number(30)),
-			AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(1)),
-		}}
-	}
-	return awss3.NewBucket(scope, jsii.String(id), props)
+		LifecycleRules:         &rules,
+	})
 }
 
 func title(st buildspecs.Stage) string {
