@@ -42,6 +42,8 @@ const (
 	KeyRepositoryPrefix    = "evergreen:repositoryPrefix"
 	KeyMaxConcurrentBuilds = "evergreen:maxConcurrentBuilds"
 	KeyStackName           = "evergreen:stackName"
+	KeyEnhancedScanning    = "evergreen:enhancedScanning"
+	KeySigning             = "evergreen:signing"
 )
 
 // DefaultStackName is the CloudFormation stack `cdk deploy` creates.
@@ -92,6 +94,11 @@ type Config struct {
 	// MaxConcurrentBuilds caps the entries of a batch that run at once per
 	// CodeBuild environment type and compute type; 0 is no cap.
 	MaxConcurrentBuilds int
+	// EnhancedScanning and Signing are account-wide (registry-level)
+	// settings, off unless asked for: the default template has no
+	// registry-wide resource.
+	EnhancedScanning bool
+	Signing          bool
 }
 
 // RepositoryName is the ECR repository of a runtime.
@@ -169,6 +176,8 @@ var Keys = []Key{
 	{KeyStaleAfterHours, "whole number, 25 to 168", "`48`", "The staleness alarm fires when no execution has succeeded for this long.", readInt(KeyStaleAfterHours, func(c *Config) *int { return &c.StaleAfterHours }, 25, maxStaleAfterHours, "hours without a successful execution before the alarm fires; more than a day, since the pipeline runs daily")},
 	{KeyPullAccounts, "list of account ids", "unset", "AWS account ids allowed to pull the images (read-only).", readPullAccounts},
 	{KeyPullOrganization, "organization id", "unset", "AWS Organization id (`o-...`) whose accounts may pull the images.", readPullOrganization},
+	{KeyEnhancedScanning, "true or false", "`false`", "**Account-wide, billed.** Amazon Inspector enhanced scanning, continuous, for this stack's repositories (`AWS::ECR::RegistryScanningConfiguration`, which replaces the registry's whole scanning configuration), and a rule that starts the pipeline when a new CRITICAL finding appears on a published image.", readBool(KeyEnhancedScanning, func(c *Config) *bool { return &c.EnhancedScanning })},
+	{KeySigning, "true or false", "`false`", "**Account-wide.** ECR managed signing of this stack's repositories with an AWS Signer profile the stack creates (`AWS::ECR::SigningConfiguration`, which replaces the registry's signing configuration).", readBool(KeySigning, func(c *Config) *bool { return &c.Signing })},
 	{KeyGitHub, "object", "unset", "`{\"repository\": \"owner/name\", \"branch\": \"main\"}`: the OIDC role the generated GitHub workflow assumes ([docs/github-actions.md](docs/github-actions.md)).", readGitHub},
 }
 
@@ -408,6 +417,26 @@ func readInt(key string, dst func(*Config) *int, lo, hi int, why string) func(*C
 		}
 		*dst(c) = n
 		return nil
+	}
+}
+
+func readBool(key string, dst func(*Config) *bool) func(*Config, any) error {
+	return func(c *Config, v any) error {
+		switch t := v.(type) {
+		case bool:
+			*dst(c) = t
+			return nil
+		case string: // -c key=true
+			switch t {
+			case "true":
+				*dst(c) = true
+				return nil
+			case "false":
+				*dst(c) = false
+				return nil
+			}
+		}
+		return &Error{key, fmt.Sprintf("%v is not true or false", v), "set true or false (a JSON boolean in cdk.json, or -c " + key + "=true)"}
 	}
 }
 

@@ -34,6 +34,8 @@ func TestValues(t *testing.T) {
 		KeyMaxConcurrentBuilds: float64(3),
 		KeyRepositoryPrefix:    "platform/images-",
 		KeyStackName:           "EvergreenImagesStaging",
+		KeyEnhancedScanning:    "true",
+		KeySigning:             true,
 		KeyPullAccounts:        "444455556666,111122223333",
 		KeyGitHub:              `{"repository": "acme/images"}`,
 		KeySource:              map[string]any{"connectionArn": "arn:aws:codeconnections:eu-west-1:111122223333:connection/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f", "repository": "acme/images", "branch": "main"},
@@ -42,7 +44,7 @@ func TestValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Schedule.Every != 12*time.Hour || c.StaleAfterHours != 30 || c.MaxConcurrentBuilds != 3 ||
-		c.RepositoryName("node") != "platform/images-node" || c.StackName != "EvergreenImagesStaging" || strings.Join(c.PullAccounts, ",") != "111122223333,444455556666" ||
+		c.RepositoryName("node") != "platform/images-node" || c.StackName != "EvergreenImagesStaging" || !c.EnhancedScanning || !c.Signing || strings.Join(c.PullAccounts, ",") != "111122223333,444455556666" ||
 		c.GitHub.Branch != "main" || c.Source.Owner() != "acme" {
 		t.Errorf("got %+v", c)
 	}
@@ -69,6 +71,8 @@ func TestBadValues(t *testing.T) {
 		{map[string]any{KeySchedule: "cron(0 4 ? * MON *)"}, KeySchedule, "7 days between two runs"},
 		{map[string]any{KeySchedule: "rate(2 days)", KeyStaleAfterHours: float64(48)}, KeySchedule, "at least 49"},
 		{map[string]any{KeySchedule: "cron(0 4 * * ? 2027)"}, KeySchedule, "year field"},
+		{map[string]any{KeyEnhancedScanning: "yes"}, KeyEnhancedScanning, "not true or false"},
+		{map[string]any{KeySigning: float64(1)}, KeySigning, "not true or false"},
 		{map[string]any{KeyStackName: "1stack"}, KeyStackName, "not a CloudFormation stack name"},
 		{map[string]any{KeyStackName: "my_stack"}, KeyStackName, "not a CloudFormation stack name"},
 		{map[string]any{KeyRepositoryPrefix: "Evergreen/"}, KeyRepositoryPrefix, "ECR rejects"},

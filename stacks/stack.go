@@ -40,6 +40,9 @@ type EvergreenStack struct {
 	Alerts       *Alerts
 	// GitHub is nil unless Config.GitHub is set.
 	GitHub *GitHubAccess
+	// Registry is nil unless an account-wide setting is asked for
+	// (evergreen:enhancedScanning, evergreen:signing).
+	Registry *RegistrySettings
 }
 
 // NewEvergreenStack composes the stack.
@@ -77,6 +80,11 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
 			Description: jsii.String("Set as the GitHub repository variable AWS_ROLE_ARN"),
 			Value:       s.GitHub.Role.RoleArn(),
+		})
+	}
+	if p.Config.EnhancedScanning || p.Config.Signing {
+		s.Registry = NewRegistrySettings(stack, "Registry", &RegistrySettingsProps{
+			Config: p.Config, Repositories: s.Repositories, Pipeline: s.Pipeline, Pushers: pushers(s.Pipeline, s.GitHub),
 		})
 	}
 	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, List: p.List, Config: p.Config, Key: s.Key})

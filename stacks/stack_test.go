@@ -24,7 +24,8 @@ var (
 	defaultList *runtimes.List
 	// def: the default list and cdk.json defaults (S3 source, no consumers).
 	def synthesized
-	// configured: a Git source, consumers, an alert email.
+	// configured: a Git source, consumers, an alert email, and both
+	// account-wide options (enhanced scanning, signing).
 	configured synthesized
 	// sixty: 60 runtime-versions, 120 builds per stage.
 	sixty synthesized
@@ -90,6 +91,8 @@ func TestMain(m *testing.M) {
 		cfg.PullAccounts = []string{"444455556666", "777788889999"}
 		cfg.PullOrganization = "o-a1b2c3d4e5"
 		cfg.AlarmEmail = "platform@example.com"
+		cfg.EnhancedScanning = true
+		cfg.Signing = true
 
 		// The feature flags in cdk.json change what the CDK writes: the tests
 		// synthesize with exactly the context `cdk synth` uses.

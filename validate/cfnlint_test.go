@@ -72,21 +72,22 @@ func cfnLint(t *testing.T, templates ...string) map[string][]cfnFinding {
 	return byFile
 }
 
-// TestCfnLint lints the default app's template and the 60-version one: zero
+// TestCfnLint lints the default app's template, the 60-version one and one
+// with every option on: zero
 // errors and zero warnings. In the same cfn-lint run, a copy of the default
 // template with known mistakes must be reported, so a cfn-lint that checks
 // nothing (a bad config, a rule set that did not load) cannot pass silently.
 func TestCfnLint(t *testing.T) {
 	s := synth(t)
 	broken := brokenTemplate(t, s.templates[defaultStack])
-	templates := []string{s.templates[defaultStack], s.templates[sixtyStack], broken}
+	templates := []string{s.templates[defaultStack], s.templates[sixtyStack], s.templates[optionsStack], broken}
 
 	start := time.Now()
 	byFile := cfnLint(t, templates...)
-	report("cfn-lint: %s (default app, 60-version list, a deliberately broken copy) in %s; synthesis took %s",
+	report("cfn-lint: %s (default app, 60-version list, every option on, a deliberately broken copy) in %s; synthesis took %s",
 		plural(len(templates), "template", "templates"), since(start), s.took.Round(10*time.Millisecond))
 
-	for _, name := range []string{defaultStack, sixtyStack} {
+	for _, name := range []string{defaultStack, sixtyStack, optionsStack} {
 		findings := byFile[s.templates[name]]
 		if len(findings) == 0 {
 			continue

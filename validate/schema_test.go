@@ -178,7 +178,7 @@ func TestBuildspecsMatchSchema(t *testing.T) {
 	s := synth(t)
 	start := time.Now()
 	n := 0
-	for _, stack := range []string{defaultStack, sixtyStack} {
+	for _, stack := range []string{defaultStack, sixtyStack, optionsStack} {
 		for _, sp := range s.specs[stack] {
 			n++
 			if err := validateBuildspec(sp.Content); err != nil {
@@ -201,7 +201,7 @@ func TestBuildspecsMatchSchema(t *testing.T) {
 			t.Errorf("%s does not match %s:\n%s", rel, schemaPath, describe(err))
 		}
 	}
-	report("JSON Schema (%s): %s (inlined in the two templates, and committed) in %s", schemaPath, plural(n, "buildspec", "buildspecs"), since(start))
+	report("JSON Schema (%s): %s (inlined in the three templates, one with depend-on chains, and committed) in %s", schemaPath, plural(n, "buildspec", "buildspecs"), since(start))
 }
 
 // TestSchemaRejectsRealMistakes: each case is a small batch buildspec with

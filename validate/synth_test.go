@@ -25,6 +25,10 @@ import (
 const (
 	defaultStack = "EvergreenImages"
 	sixtyStack   = "EvergreenImagesSixty"
+	// optionsStack turns on every option that adds resources: the
+	// account-wide enhanced scanning and signing, a concurrency cap, a
+	// GitHub role, another prefix.
+	optionsStack = "EvergreenImagesOptions"
 	// sixtyList is relative to the repository root.
 	sixtyList = "testdata/runtimes/sixty/runtimes.yaml"
 )
@@ -112,15 +116,25 @@ func doSynth(s *synthesized) (err error) {
 		Context: &ctx,
 		Outdir:  jsii.String(s.dir),
 	})
-	for _, st := range []struct{ name, list string }{
-		{defaultStack, defaultList},
-		{sixtyStack, sixtyList},
+	options := cfg
+	options.StackName = optionsStack
+	options.RepositoryPrefix = "options/"
+	options.EnhancedScanning, options.Signing = true, true
+	options.MaxConcurrentBuilds = 2
+	options.GitHub = &config.GitHub{Repository: "acme/evergreen-images", Branch: "main"}
+	for _, st := range []struct {
+		name, list string
+		cfg        config.Config
+	}{
+		{defaultStack, defaultList, cfg},
+		{sixtyStack, sixtyList, cfg},
+		{optionsStack, defaultList, options},
 	} {
 		list, err := runtimes.Load(st.list)
 		if err != nil {
 			return err
 		}
-		specs, err := buildspecs.Generate(list, buildspecs.OptionsFrom(cfg))
+		specs, err := buildspecs.Generate(list, buildspecs.OptionsFrom(st.cfg))
 		if err != nil {
 			return err
 		}
@@ -128,7 +142,7 @@ func doSynth(s *synthesized) (err error) {
 		stacks.NewEvergreenStack(app, st.name, &stacks.EvergreenStackProps{
 			List:      list,
 			Specs:     specs,
-			Config:    cfg,
+			Config:    st.cfg,
 			SourceZip: src.Path,
 		})
 	}
