@@ -86,6 +86,12 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		s.Registry = NewRegistrySettings(stack, "Registry", &RegistrySettingsProps{
 			Config: p.Config, Repositories: s.Repositories, Pipeline: s.Pipeline, Pushers: pushers(s.Pipeline, s.GitHub),
 		})
+		if s.Registry.Profile != nil {
+			awscdk.NewCfnOutput(stack, jsii.String("SigningProfileArn"), &awscdk.CfnOutputProps{
+				Description: jsii.String("The AWS Signer profile ECR signs the images with: the trusted identity of a Notation trust policy"),
+				Value:       s.Registry.Profile.SigningProfileArn(),
+			})
+		}
 	}
 	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, List: p.List, Config: p.Config, Key: s.Key})
 
