@@ -91,10 +91,12 @@ case "$MEDIA_TYPE" in
     echo "$IMAGE was pushed as $MEDIA_TYPE, not as a single-platform image manifest" >&2
     exit 1 ;;
 esac`,
-	`printf '%s' "$PUSHED" | jq --arg e "$PIPELINE_EXECUTION_ID" --arg s "$SOURCE_REVISION" --arg r "$RUNTIME" --arg v "$VERSION" --arg a "$ARCH" --arg repo "$REPOSITORY" --arg b "${CODEBUILD_BUILD_ID:-}" \
+	// The record is made in full before it is uploaded: sh has no
+	// pipefail, and an empty record must never be written.
+	`RECORD=$(printf '%s' "$PUSHED" | jq -c --arg e "$PIPELINE_EXECUTION_ID" --arg s "$SOURCE_REVISION" --arg r "$RUNTIME" --arg v "$VERSION" --arg a "$ARCH" --arg repo "$REPOSITORY" --arg b "${CODEBUILD_BUILD_ID:-}" \
   '{stage: "build", executionId: $e, sourceRevision: $s, runtime: $r, version: $v, arch: $a, repository: $repo,
-    digest: .imageDigest, mediaType: .imageManifestMediaType, pushedAt: .imagePushedAt, buildId: $b}' \
-  | aws s3 cp - "$RECORD_PREFIX/build/$RECORD_PATH"`,
+    digest: .imageDigest, mediaType: .imageManifestMediaType, pushedAt: .imagePushedAt, buildId: $b}') &&
+  [ -n "$RECORD" ] && printf '%s\n' "$RECORD" | aws s3 cp - "$RECORD_PREFIX/build/$RECORD_PATH"`,
 }
 
 var verifyPreBuild = []string{
@@ -118,7 +120,8 @@ var verifyCommands = []string{
 	draftImage,
 	recordPrefix,
 	recordPath,
-	`BUILT=$(aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq -er .digest) || { echo "no Build record for $RUNTIME $VERSION $ARCH in execution $PIPELINE_EXECUTION_ID: retry the Build stage first" >&2; exit 1; }`,
+	`BUILT=$(aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq -r '.digest // empty')`,
+	`[ -n "$BUILT" ] || { echo "no Build record for $RUNTIME $VERSION $ARCH in execution $PIPELINE_EXECUTION_ID: retry the Build stage first" >&2; exit 1; }`,
 	`IMAGE="$REGISTRY/$REPOSITORY@$BUILT"`,
 	`VERIFIED=$( (aws s3 cp "$RECORD_PREFIX/verify/$RECORD_PATH" - 2>/dev/null || true) | jq -r --arg d "$BUILT" 'select(.digest == $d and .result == "passed") | "yes"')`,
 	`[ -z "${VERIFIED:-}" ] || echo "$IMAGE already passed its self-test in execution $PIPELINE_EXECUTION_ID: not run again"`,
@@ -129,9 +132,10 @@ var verifyCommands = []string{
   exit 1
 fi`,
 	verifyGuard + `docker run --rm --platform "linux/$ARCH" --env "EXPECTED_VERSION=$VERSION" --env "EXPECTED_ARCH=$ARCH" --entrypoint self-test "$IMAGE"`,
-	verifyGuard + `aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq --arg b "${CODEBUILD_BUILD_ID:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-  '. + {stage: "verify", result: "passed", selfTest: "passed", verifiedAt: $t, verifyBuildId: $b}' \
-  | aws s3 cp - "$RECORD_PREFIX/verify/$RECORD_PATH"`,
+	verifyGuard + `RECORD=$(aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq -c --arg d "$BUILT" --arg b "${CODEBUILD_BUILD_ID:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  'select(.digest == $d) | . + {stage: "verify", result: "passed", selfTest: "passed", verifiedAt: $t, verifyBuildId: $b}') &&
+  { [ -n "$RECORD" ] || { echo "the Build record of $RUNTIME $VERSION $ARCH changed while it was verified: retry the stage" >&2; exit 1; }; } &&
+  printf '%s\n' "$RECORD" | aws s3 cp - "$RECORD_PREFIX/verify/$RECORD_PATH"`,
 }
 
 // publishScript publishes, for one runtime-version, exactly the digests
@@ -185,10 +189,10 @@ get_manifest() {
 }
 
 # put_tag TAG FILE points TAG at the manifest in FILE. A tag that already
-# points at it is left alone: that is a retry, not an error. ECR refuses to
-# put it again with ImageAlreadyExistsException, or, on an immutable tag
-# that points elsewhere, ImageTagAlreadyExistsException: the caller reads
-# the tag again and compares digests.
+# points at it is left alone: that is a retry, not an error. When ECR
+# refuses the put (ImageAlreadyExistsException, or, on an immutable tag,
+# ImageTagAlreadyExistsException), the tag is read again: it succeeds only
+# if the tag now names FILE's digest.
 put_tag() {
   want=$(sha "$2")
   if get_manifest "imageTag=$1" "$image_types $index_types" "$work/have" && [ "$(sha "$work/have")" = "$want" ]; then
@@ -201,7 +205,13 @@ put_tag() {
     return 0
   fi
   case "$out" in
-    *ImageAlreadyExistsException*|*ImageTagAlreadyExistsException*) return 0 ;;
+    *ImageAlreadyExistsException*|*ImageTagAlreadyExistsException*)
+      if get_manifest "imageTag=$1" "$image_types $index_types" "$work/have" && [ "$(sha "$work/have")" = "$want" ]; then
+        echo "$REPOSITORY:$1 already points at $want"
+        return 0
+      fi
+      echo "$REPOSITORY:$1 names another manifest and cannot be moved" >&2
+      return 1 ;;
     *) printf '%s\n' "$out" >&2; return 1 ;;
   esac
 }
@@ -211,8 +221,9 @@ put_tag() {
 : > "$work/entries"
 index_type=application/vnd.docker.distribution.manifest.list.v2+json
 for arch in $ARCHITECTURES; do
-  aws s3 cp "$records/verify/$RUNTIME/$VERSION/$arch.json" "$work/$arch.record" --only-show-errors 2>/dev/null ||
+  if ! aws s3 cp "$records/verify/$RUNTIME/$VERSION/$arch.json" "$work/$arch.record" --only-show-errors || [ ! -s "$work/$arch.record" ]; then
     refuse "no verification record for $arch in execution $PIPELINE_EXECUTION_ID: Verify has not passed it (retry the Verify stage)"
+  fi
   jq -e --arg e "$PIPELINE_EXECUTION_ID" --arg r "$RUNTIME" --arg v "$VERSION" --arg a "$arch" \
     '.result == "passed" and .executionId == $e and .runtime == $r and .version == $v and .arch == $a and (.digest | test("^sha256:[0-9a-f]{64}$"))' \
     "$work/$arch.record" > /dev/null || refuse "the $arch verification record does not say passed for this execution"
@@ -233,15 +244,24 @@ printf '%s' "$index_type" > "$work/index.type"
 
 # The dated tag carries the day Build pushed the images (from the record),
 # not today's date, so a Publish retried after midnight writes the same tag.
-# shellcheck disable=SC2086 # the first architecture
-set -- $ARCHITECTURES
-day=$(date -u -d "$(jq -r .pushedAt "$work/$1.record")" +%Y%m%d)
-dated="$VERSION-r$day-$short_id"
+# A dated tag this execution already wrote wins, whatever its day (drafts
+# rebuilt after midnight must not make a second commit point).
+# --output json: the CLI applies --query to all pages together.
+dated=$(aws ecr list-images --repository-name "$REPOSITORY" --filter tagStatus=TAGGED \
+  --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag" \
+  --output json | jq -r 'sort | .[0] // empty')
+if [ -z "$dated" ]; then
+  # shellcheck disable=SC2086 # the first architecture
+  set -- $ARCHITECTURES
+  day=$(date -u -d "$(jq -r .pushedAt "$work/$1.record")" +%Y%m%d)
+  dated="$VERSION-r$day-$short_id"
+fi
 
-# 2. The commit point.
+# 2. The commit point. A concurrent Publish may write it first: either way
+#    it is read back, and its set is the one completed.
 if ! get_manifest "imageTag=$dated" "$index_types" "$work/dated"; then
-  put_tag "$dated" "$work/index"
-  get_manifest "imageTag=$dated" "$index_types" "$work/dated" || refuse "$REPOSITORY:$dated could not be read back"
+  put_tag "$dated" "$work/index" || true
+  get_manifest "imageTag=$dated" "$index_types" "$work/dated" || refuse "$REPOSITORY:$dated could not be written or read back"
 fi
 if [ "$(sha "$work/dated")" != "$(sha "$work/index")" ]; then
   # Another Publish of this execution committed to another verified set
