@@ -38,15 +38,6 @@ func TestRoundTrip(t *testing.T) {
 	start := time.Now()
 	dir := t.TempDir()
 	copyCommitted(t, dir)
-	// The pinned tools are the original repository's: the external checks
-	// of the packages tested find them under .tools/ and .venv/.
-	for _, link := range []string{".tools", ".venv"} {
-		if _, err := os.Stat(filepath.Join(repoRoot, link)); err == nil {
-			if err := os.Symlink(filepath.Join(repoRoot, link), filepath.Join(dir, link)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	goFiles := hashGoFiles(t, dir)
 
 	listPath := filepath.Join(dir, runtimes.DefaultPath)
@@ -98,9 +89,28 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("%s was written: only the list and generated files may change", path)
 		}
 	}
+	// The default S3 source deploys HEAD (git archive): commit, as a person
+	// would before make deploy.
+	gitEnv := append(env, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_NAME=round trip", "GIT_AUTHOR_EMAIL=round-trip@example.com",
+		"GIT_COMMITTER_NAME=round trip", "GIT_COMMITTER_EMAIL=round-trip@example.com")
+	goCmd(t, dir, gitEnv, "git", "init", "-q")
+	goCmd(t, dir, gitEnv, "git", "add", "-A")
+	goCmd(t, dir, gitEnv, "git", "commit", "-q", "-m", "round trip")
+
+	// The pinned tools are the original repository's; the links come after
+	// the commit, which would otherwise hold them.
+	for _, link := range []string{".tools", ".venv"} {
+		if _, err := os.Stat(filepath.Join(repoRoot, link)); err == nil {
+			if err := os.Symlink(filepath.Join(repoRoot, link), filepath.Join(dir, link)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	testStart := time.Now()
-	goCmd(t, dir, env, goBin, "test", "-count=1", "-skip", selfTestsOfTheHost,
+	out := goCmd(t, dir, env, goBin, "test", "-count=1", "-skip", selfTestsOfTheHost,
 		"./runtimes", "./buildspecs", "./workflow", "./stacks", "./internal/generate")
+	t.Logf("go test in the copy:\n%s", out)
 	t.Logf("go test in the copy: %s; whole round trip: %s", time.Since(testStart).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
@@ -109,7 +119,8 @@ func exists(path string) bool {
 	return err == nil
 }
 
-func goCmd(t *testing.T, dir string, env []string, name string, args ...string) {
+// goCmd runs a command in the copy and fails the test with its output.
+func goCmd(t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -118,6 +129,7 @@ func goCmd(t *testing.T, dir string, env []string, name string, args ...string) 
 	if err != nil {
 		t.Fatalf("%s %s in the copy: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
 	}
+	return string(out)
 }
 
 // copyCommitted copies the files git tracks, with their modes, into dst.
