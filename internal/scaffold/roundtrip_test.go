@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/evergreen-images/evergreen/internal/checkreport"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -53,6 +54,7 @@ func TestRoundTrip(t *testing.T) {
 	newVersion := nextVersion(added.Versions)
 	text = addVersion(t, text, 0, newVersion)
 	t.Logf("added %s %s", added.Name, newVersion)
+	droppedText := "none dropped"
 	dropped := -1
 	for i := len(list.Runtimes) - 1; i > 0 && dropped < 0; i-- {
 		if len(list.Runtimes[i].Versions) > 1 {
@@ -61,7 +63,8 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if dropped > 0 {
 		text = dropFirstVersion(t, text, dropped)
-		t.Logf("dropped %s %s", list.Runtimes[dropped].Name, list.Runtimes[dropped].Versions[0])
+		droppedText = list.Runtimes[dropped].Name + " " + list.Runtimes[dropped].Versions[0] + " dropped"
+		t.Logf("%s", droppedText)
 	} else {
 		t.Logf("no runtime but the first has two versions: none dropped")
 	}
@@ -108,10 +111,12 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	testStart := time.Now()
-	out := goCmd(t, dir, env, goBin, "test", "-count=1", "-skip", selfTestsOfTheHost,
-		"./runtimes", "./buildspecs", "./workflow", "./stacks", "./internal/generate")
+	packages := []string{"./runtimes", "./buildspecs", "./workflow", "./stacks", "./internal/generate"}
+	out := goCmd(t, dir, env, goBin, append([]string{"test", "-count=1", "-skip", selfTestsOfTheHost}, packages...)...)
 	t.Logf("go test in the copy:\n%s", out)
 	t.Logf("go test in the copy: %s; whole round trip: %s", time.Since(testStart).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	checkreport.Printf("scaffold: round trip (%s %s added, %s, runtime %s scaffolded, regenerated, %s tested in a copy) in %s",
+		added.Name, newVersion, droppedText, name, strings.Join(packages, " "), time.Since(start).Round(10*time.Millisecond))
 }
 
 func exists(path string) bool {
