@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-synth synth test bootstrap deploy generate bench eol
+.PHONY: setup setup-synth synth test bootstrap deploy generate runtime bench eol
 
 # Everything the tests need (apt packages, .venv, .tools).
 setup:
@@ -42,6 +42,14 @@ deploy: setup-synth
 # editing either. Plain Go: no CDK, no Node.js.
 generate:
 	go run ./cmd/generate
+
+# Add a runtime: its entry in runtimes/runtimes.yaml and runtimes/$(NAME)/
+# with a Dockerfile and a self-test; then make generate && make test.
+#   make runtime NAME=go BASE=golang VERSIONS="1.25 1.26" VERSION_CMD="go version"
+# The values reach the command through the environment (make exports its
+# command-line variables), so quotes in them need no escaping here.
+runtime:
+	@go run ./cmd/newruntime -name "$$NAME" -base "$$BASE" -versions "$$VERSIONS" -version-cmd "$$VERSION_CMD"
 
 # Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
 bench: setup-synth

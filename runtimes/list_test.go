@@ -11,17 +11,21 @@ import (
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
-func loadDefault(t *testing.T) *runtimes.List {
+func load(t *testing.T, path string) *runtimes.List {
 	t.Helper()
-	l, err := runtimes.Load("runtimes.yaml")
+	l, err := runtimes.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-func TestDefaultListIsCurrentSupportedReleases(t *testing.T) {
-	l := loadDefault(t)
+// fixedList has fixed values for the tests that need them; the default list
+// (runtimes.yaml) is the product's input and changes without them.
+const fixedList = "../testdata/runtimes/fixed/runtimes.yaml"
+
+func TestReleasesAndDefaults(t *testing.T) {
+	l := load(t, fixedList)
 	var got []string
 	for _, r := range l.Releases() {
 		got = append(got, r.Identifier())
@@ -38,19 +42,55 @@ func TestDefaultListIsCurrentSupportedReleases(t *testing.T) {
 			t.Errorf("%s: defaults not applied: %+v", rt.Name, rt)
 		}
 	}
+	// node-ci-cd names its base image; python defaults to its own name.
 	if l.Runtimes[1].BaseImage != "node" || l.Runtimes[2].BaseImage != "python" {
 		t.Errorf("base images: %q, %q", l.Runtimes[1].BaseImage, l.Runtimes[2].BaseImage)
 	}
 }
 
 func TestImagesAreRuntimeByVersionByArchitectureInListOrder(t *testing.T) {
-	l := loadDefault(t)
+	l := load(t, fixedList)
 	var ids []string
 	for _, im := range l.Images() {
 		ids = append(ids, im.Identifier())
 	}
 	if len(ids) != 14 || ids[0] != "node_22_arm64" || ids[1] != "node_22_amd64" || ids[13] != "python_3_14_amd64" {
 		t.Errorf("images %v", ids)
+	}
+}
+
+// The default list, whatever it holds: one image per runtime x version x
+// architecture and one release per runtime x version, in list order, each
+// with its own identifier.
+func TestDefaultListExpandsEveryEntry(t *testing.T) {
+	l := load(t, "runtimes.yaml")
+	var wantImages, wantReleases []string
+	for _, rt := range l.Runtimes {
+		for _, v := range rt.Versions {
+			wantReleases = append(wantReleases, rt.Name+" "+v)
+			for _, a := range rt.Architectures {
+				wantImages = append(wantImages, rt.Name+" "+v+" "+string(a))
+			}
+		}
+	}
+	var gotImages, gotReleases []string
+	ids := map[string]bool{}
+	for _, im := range l.Images() {
+		gotImages = append(gotImages, im.Runtime.Name+" "+im.Version+" "+string(im.Arch))
+		ids[im.Identifier()] = true
+	}
+	for _, r := range l.Releases() {
+		gotReleases = append(gotReleases, r.Runtime.Name+" "+r.Version)
+		ids[r.Identifier()] = true
+	}
+	if !slices.Equal(gotImages, wantImages) {
+		t.Errorf("images %v, want %v", gotImages, wantImages)
+	}
+	if !slices.Equal(gotReleases, wantReleases) {
+		t.Errorf("releases %v, want %v", gotReleases, wantReleases)
+	}
+	if len(ids) != len(wantImages)+len(wantReleases) {
+		t.Errorf("%d identifiers for %d entries: two entries share one", len(ids), len(wantImages)+len(wantReleases))
 	}
 }
 

@@ -18,15 +18,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 const installHint = "run .ci/install-runtime-test-tools.sh"
-
-// defaultRuntimes are the runtimes of the default list; each has a folder here.
-var defaultRuntimes = []string{"node", "node-ci-cd", "python"}
 
 // inCI reports whether a missing tool must fail the test instead of skipping it.
 func inCI() bool { return os.Getenv("CI") == "true" }
@@ -220,13 +220,9 @@ func commonEnvCases(t *testing.T, name, version, pathEnv string) {
 
 func TestRuntimeFoldersHaveTheFilesOfTheContract(t *testing.T) {
 	dirs := runtimeDirs(t)
-	for _, want := range defaultRuntimes {
-		found := false
-		for _, d := range dirs {
-			found = found || d == want
-		}
-		if !found {
-			t.Errorf("runtime folder %s (with a Dockerfile) is missing; have %v", want, dirs)
+	for _, rt := range load(t, "runtimes.yaml").Runtimes {
+		if !slices.Contains(dirs, rt.Name) {
+			t.Errorf("runtime folder %s (with a Dockerfile) is missing; have %v", rt.Name, dirs)
 		}
 	}
 	for _, name := range dirs {
@@ -290,7 +286,13 @@ func TestSelfTestsPassShellcheck(t *testing.T) {
 
 // The Dockerfiles' side of the contract with the pipeline.
 func TestDockerfilesFollowTheContract(t *testing.T) {
-	baseImage := map[string]string{"node": "node", "node-ci-cd": "node", "python": "python"}
+	// A listed runtime's defaults are its base registry and image, so that a
+	// plain `docker build` builds what the pipeline builds; a folder the list
+	// does not name yet may default to any image.
+	listed := map[string]runtimes.Runtime{}
+	for _, rt := range load(t, "runtimes.yaml").Runtimes {
+		listed[rt.Name] = rt
+	}
 	for _, name := range runtimeDirs(t) {
 		t.Run(name, func(t *testing.T) {
 			src, err := os.ReadFile(filepath.Join(name, "Dockerfile"))
@@ -332,9 +334,16 @@ func TestDockerfilesFollowTheContract(t *testing.T) {
 			if got, want := instr[fromAt], "FROM ${BASE_REGISTRY}/${BASE_IMAGE}:${VERSION}-${DEBIAN_RELEASE}"; got != want {
 				t.Errorf("FROM is %q, want %q", got, want)
 			}
+			rt, ok := listed[name]
+			if !ok {
+				rt = runtimes.Runtime{BaseRegistry: runtimes.DefaultBaseRegistry, BaseImage: "<any>"}
+				if len(beforeFrom) > 1 && strings.HasPrefix(beforeFrom[1], "ARG BASE_IMAGE=") {
+					rt.BaseImage = strings.TrimPrefix(beforeFrom[1], "ARG BASE_IMAGE=")
+				}
+			}
 			wantArgs := []string{
-				"ARG BASE_REGISTRY=public.ecr.aws/docker/library",
-				"ARG BASE_IMAGE=" + baseImage[name],
+				"ARG BASE_REGISTRY=" + rt.BaseRegistry,
+				"ARG BASE_IMAGE=" + rt.BaseImage,
 				"ARG VERSION",
 				"ARG DEBIAN_RELEASE=trixie",
 			}

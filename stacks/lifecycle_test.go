@@ -108,7 +108,9 @@ func lifecycleOf(t *testing.T, s synthesized, repoName string) []lcRule {
 }
 
 func TestLifecycleRulesNeverBreakAPublishedTag(t *testing.T) {
-	rules := lifecycleOf(t, def, config.Default().RepositoryName(defaultList.Runtimes[0].Name))
+	// The tags below name node 22 and 24: the sixty-version list (testdata)
+	// has them whatever the default list holds.
+	rules := lifecycleOf(t, sixty, config.Default().RepositoryName("node"))
 	images := []image{
 		// today's publish of 22
 		{name: "22-arm64 today", tags: []string{"22-arm64"}, age: 0.2},

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/stacks"
 )
 
@@ -43,8 +44,14 @@ func projectsByStage(t *testing.T, s synthesized) map[string]map[string]any {
 }
 
 func TestProjectsInlineTheCommittedBuildspecs(t *testing.T) {
-	if len(def.specs) != 3 {
-		t.Fatalf("the default list renders %d buildspecs, want build, verify and publish", len(def.specs))
+	stages := map[buildspecs.Stage]bool{}
+	for _, sp := range def.specs {
+		stages[sp.Stage] = true
+	}
+	for _, st := range []buildspecs.Stage{buildspecs.Build, buildspecs.Verify, buildspecs.Publish} {
+		if !stages[st] {
+			t.Errorf("the default list renders no %s buildspec", st)
+		}
 	}
 	for name, p := range projectsByStage(t, def) {
 		committed, err := os.ReadFile(filepath.Join("buildspecs", name))
@@ -57,21 +64,26 @@ func TestProjectsInlineTheCommittedBuildspecs(t *testing.T) {
 	}
 }
 
+// Every part of a stage may run its entries twice (one retry of each); its
+// batch allows the build timeout once per entry (each may queue behind the
+// others), up to CodeBuild's 36 hours. The counts come from the list.
 func TestBatchProjects(t *testing.T) {
 	projects := projectsByStage(t, def)
-	// Build and Verify: one entry per image; Publish: one per
-	// runtime-version. Per-build timeouts are the stages' own.
-	images, releases := float64(len(defaultList.Images())), float64(len(defaultList.Releases()))
-	want := map[string]struct {
-		builds     float64
+	want := map[buildspecs.Stage]struct {
+		entries    int // build-graph entries over all parts of the stage
 		privileged bool
-		timeout    float64
+		timeout    int // per build, minutes
 	}{
-		"build.yml":   {images, true, 60},
-		"verify.yml":  {images, true, 30},
-		"publish.yml": {releases, false, 15},
+		buildspecs.Build:   {len(defaultList.Images()), true, 60},
+		buildspecs.Verify:  {len(defaultList.Images()), true, 30},
+		buildspecs.Publish: {len(defaultList.Releases()), false, 15},
 	}
-	for name, w := range want {
+	entries := map[buildspecs.Stage]int{}
+	for _, sp := range def.specs {
+		name := sp.FileName()
+		w := want[sp.Stage]
+		builds := len(sp.Identifiers)
+		entries[sp.Stage] += builds
 		p := props(projects[name])
 		batch, ok := p["BuildBatchConfig"].(map[string]any)
 		if !ok {
@@ -79,11 +91,8 @@ func TestBatchProjects(t *testing.T) {
 			continue
 		}
 		r := batch["Restrictions"].(map[string]any)
-		if len(mustSpec(t, def, name).Identifiers) != int(w.builds) {
-			t.Errorf("%s: %d build-graph entries, want %v", name, len(mustSpec(t, def, name).Identifiers), w.builds)
-		}
-		if r["MaximumBuildsAllowed"] != 2*w.builds {
-			t.Errorf("%s: MaximumBuildsAllowed = %v, want %v (the entries, and room for one retry of each)", name, r["MaximumBuildsAllowed"], 2*w.builds)
+		if r["MaximumBuildsAllowed"] != float64(2*builds) {
+			t.Errorf("%s: MaximumBuildsAllowed = %v, want %d (the entries, and room for one retry of each)", name, r["MaximumBuildsAllowed"], 2*builds)
 		}
 		if got := jsonString(t, r["ComputeTypesAllowed"]); got != `["BUILD_GENERAL1_SMALL"]` {
 			t.Errorf("%s: ComputeTypesAllowed = %s", name, got)
@@ -91,11 +100,11 @@ func TestBatchProjects(t *testing.T) {
 		if batch["ServiceRole"] == nil {
 			t.Errorf("%s: no batch service role", name)
 		}
-		if batch["TimeoutInMins"] != w.timeout*w.builds {
-			t.Errorf("%s: batch timeout %v, want %v (every build queued behind the others)", name, batch["TimeoutInMins"], w.timeout*w.builds)
+		if wantBatch := min(w.timeout*builds, 2160); batch["TimeoutInMins"] != float64(wantBatch) {
+			t.Errorf("%s: batch timeout %v, want %d (%d entries, each queued behind the others, at most 2160)", name, batch["TimeoutInMins"], wantBatch, builds)
 		}
-		if p["TimeoutInMinutes"] != w.timeout {
-			t.Errorf("%s: build timeout %v, want %v", name, p["TimeoutInMinutes"], w.timeout)
+		if p["TimeoutInMinutes"] != float64(w.timeout) {
+			t.Errorf("%s: build timeout %v, want %d", name, p["TimeoutInMinutes"], w.timeout)
 		}
 		// No cdk-nag rule checks privileged mode: Docker-in-Docker is only
 		// for the stages that run Docker.
@@ -103,21 +112,15 @@ func TestBatchProjects(t *testing.T) {
 		if priv, _ := env["PrivilegedMode"].(bool); priv != w.privileged {
 			t.Errorf("%s: PrivilegedMode = %v, want %v", name, priv, w.privileged)
 		}
-		if strings.Contains(string(mustSpec(t, def, name).Content), "privileged-mode") != w.privileged {
+		if strings.Contains(string(sp.Content), "privileged-mode") != w.privileged {
 			t.Errorf("%s: build-graph entries disagree with the project on privileged mode", name)
 		}
 	}
-}
-
-func mustSpec(t *testing.T, s synthesized, name string) buildspecs.Spec {
-	t.Helper()
-	for _, sp := range s.specs {
-		if sp.FileName() == name {
-			return sp
+	for st, w := range want {
+		if entries[st] != w.entries {
+			t.Errorf("stage %s: %d build-graph entries, want %d from the list", st, entries[st], w.entries)
 		}
 	}
-	t.Fatalf("no spec %s", name)
-	return buildspecs.Spec{}
 }
 
 type stage struct {
@@ -318,6 +321,25 @@ func TestOutputs(t *testing.T) {
 	for _, k := range []string{"PipelineName", "PipelineConsole", "AlertTopic"} {
 		if outputs[k] == nil {
 			t.Errorf("no output %s (have %v)", k, slices.Sorted(maps.Keys(outputs)))
+		}
+	}
+	// One repository URI per runtime of the list.
+	repoIDs := map[string]string{}
+	for id, r := range resources(def, "AWS::ECR::Repository") {
+		repoIDs[props(r)["RepositoryName"].(string)] = id
+	}
+	for _, rt := range defaultList.Runtimes {
+		id, ok := repoIDs[config.Default().RepositoryName(rt.Name)]
+		if !ok {
+			t.Errorf("no repository for runtime %s", rt.Name)
+			continue
+		}
+		found := false
+		for k, o := range outputs {
+			found = found || strings.HasPrefix(k, "RepositoryUri") && strings.Contains(jsonString(t, o), `"`+id+`"`)
+		}
+		if !found {
+			t.Errorf("no RepositoryUri output for runtime %s (repository %s; have %v)", rt.Name, id, slices.Sorted(maps.Keys(outputs)))
 		}
 	}
 	uris := 0
