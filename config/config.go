@@ -79,8 +79,8 @@ type Config struct {
 	LogRetentionDays int
 	// AlarmEmail, if set, is subscribed to the alert topic.
 	AlarmEmail string
-	// StaleAfterHours: the staleness alarm fires after this long without a
-	// successful execution.
+	// StaleAfterHours: a runtime-version's staleness alarm fires after this
+	// long without Publish publishing or confirming it.
 	StaleAfterHours int
 	// PullAccounts and PullOrganization may pull the images (read-only).
 	// Both empty: the repositories have no resource policy at all.
@@ -163,17 +163,17 @@ type Key struct {
 // (make generate).
 var Keys = []Key{
 	{KeyRuntimeList, "path", "`" + DefaultRuntimeList + "`", "The runtime list to build.", readRuntimeList},
-	{KeyStackName, "stack name", "`" + DefaultStackName + "`", "The CloudFormation stack `make deploy` creates; every name the stack gives (log groups, policies) derives from it. A second copy in one account and region needs another stack name and another `evergreen:repositoryPrefix`.", readStackName},
-	{KeyRepositoryPrefix, "string", "`" + DefaultRepositoryPrefix + "`", "Starts every ECR repository name (`<prefix><runtime>`); the stack's other names derive from the stack name. Lowercase letters, digits, `.`, `_`, `-` and `/`; empty is allowed.", readRepositoryPrefix},
+	{KeyStackName, "stack name", "`" + DefaultStackName + "`", "The CloudFormation stack `make deploy` creates; CloudFormation names the stack's resources (all but the repositories) from it. A second copy in one account and region needs another stack name and another `evergreen:repositoryPrefix`.", readStackName},
+	{KeyRepositoryPrefix, "string", "`" + DefaultRepositoryPrefix + "`", "Starts every ECR repository name (`<prefix><runtime>`). Lowercase letters, digits, `.`, `_`, `-` and `/`; empty is allowed (bare runtime names).", readRepositoryPrefix},
 	{KeySource, "object", "unset: S3 bucket", "Git source through CodeConnections: `{\"connectionArn\": ..., \"repository\": \"owner/name\", \"branch\": \"main\"}`.", readSource},
 	{KeySchedule, "schedule expression", "`cron(0 4 * * ? *)`", "EventBridge schedule that starts the pipeline (04:00 UTC daily). Its longest gap between two runs must be shorter than `evergreen:staleAfterHours`.", readSchedule},
 	{KeyMaxConcurrentBuilds, "whole number, 0 to 100", "`0` (no cap)", "How many entries of a batch run at once per CodeBuild environment type and compute type; set it to your account's concurrency quota (`make preflight` suggests a value).", readMaxConcurrentBuilds},
 	{KeyDraftRetentionDays, "whole number, 1 to 30", "`1`", "Draft tags older than this are retired; a failed execution must be retried within it. Shorter than `evergreen:datedTagRetentionDays`.", readInt(KeyDraftRetentionDays, func(c *Config) *int { return &c.DraftRetentionDays }, 1, 30, "drafts only need to outlive one pipeline execution and its retries")},
 	{KeyDatedRetentionDays, "whole number, 1 to 3650", "`90`", "How long a dated tag stays pullable.", readInt(KeyDatedRetentionDays, func(c *Config) *int { return &c.DatedRetentionDays }, 1, 3650, "days a dated tag stays pullable")},
-	{KeyLogRetentionDays, "whole number, 1 to 3653", "`90`", "Retention of build logs, execution logs and bucket access logs.", readInt(KeyLogRetentionDays, func(c *Config) *int { return &c.LogRetentionDays }, 1, 3653, "CloudWatch Logs retention in days")},
+	{KeyLogRetentionDays, "whole number, 1 to 3653", "`90`", "Retention of build logs and bucket access logs.", readInt(KeyLogRetentionDays, func(c *Config) *int { return &c.LogRetentionDays }, 1, 3653, "CloudWatch Logs retention in days")},
 	{KeyAlarmEmail, "email address", "unset", "Email address subscribed to the alert topic.", readAlarmEmail},
 	// A CloudWatch alarm looks back at most 7 days; the pipeline runs daily.
-	{KeyStaleAfterHours, "whole number, 25 to 168", "`48`", "The staleness alarm fires when no execution has succeeded for this long.", readInt(KeyStaleAfterHours, func(c *Config) *int { return &c.StaleAfterHours }, 25, maxStaleAfterHours, "hours without a successful execution before the alarm fires; more than a day, since the pipeline runs daily")},
+	{KeyStaleAfterHours, "whole number, 25 to 168", "`48`", "A runtime-version's staleness alarm fires when Publish has not published or confirmed it for this long.", readInt(KeyStaleAfterHours, func(c *Config) *int { return &c.StaleAfterHours }, 25, maxStaleAfterHours, "hours without a publish before a runtime-version's alarm fires; more than a day, since the pipeline runs daily")},
 	{KeyPullAccounts, "list of account ids", "unset", "AWS account ids allowed to pull the images (read-only).", readPullAccounts},
 	{KeyPullOrganization, "organization id", "unset", "AWS Organization id (`o-...`) whose accounts may pull the images.", readPullOrganization},
 	{KeyEnhancedScanning, "true or false", "`false`", "**Account-wide, billed.** Amazon Inspector enhanced scanning, continuous, for this stack's repositories (`AWS::ECR::RegistryScanningConfiguration`, which replaces the registry's whole scanning configuration), and a rule that starts the pipeline when a new CRITICAL finding appears on a published image.", readBool(KeyEnhancedScanning, func(c *Config) *bool { return &c.EnhancedScanning })},
