@@ -7,7 +7,7 @@
 # .tools/cdk) and come first on PATH, so the machine's own versions do not matter.
 export PATH := $(CURDIR)/.tools/node22/node_modules/.bin:$(CURDIR)/.tools/cdk/node_modules/.bin:$(PATH)
 
-.PHONY: setup setup-synth synth test bootstrap deploy generate runtime bench eol
+.PHONY: setup setup-synth synth test bootstrap deploy preflight generate runtime bench eol
 
 # Everything the tests need (apt packages, .venv, .tools).
 setup:
@@ -32,6 +32,11 @@ test: setup
 # Once per account and region, before the first deploy.
 bootstrap: setup-synth
 	cdk bootstrap
+
+# Check the account and region of your AWS credentials before a deploy: one
+# line per check, with a fix; exit 1 when a deploy would fail. Reads only.
+preflight:
+	go run ./cmd/preflight
 
 # Deploy to the account and region of your AWS credentials.
 deploy: setup-synth

@@ -1,0 +1,251 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/evergreen-images/evergreen/buildspecs"
+	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/runtimes"
+)
+
+// motoServer starts moto (PyPI moto[server], pinned in
+// .ci/install-moto.sh), a third-party emulator of the AWS APIs, on a free
+// port of 127.0.0.1, and stops it when the test ends.
+func motoServer(t *testing.T) string {
+	t.Helper()
+	bin, _ := filepath.Abs("../../.venv/bin/moto_server")
+	if _, err := os.Stat(bin); err != nil {
+		msg := "moto is not installed in .venv (run make setup, which runs .ci/install-moto.sh)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("moto_server did not answer within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// quotasStub stands in for Service Quotas: moto 5.2.5 implements it for the
+// vpc service code only (its ListAWSDefaultServiceQuotas answers
+// NoSuchResourceException for codebuild). The answers have the shape of the
+// Service Quotas API reference (ListServiceQuotas: {"Quotas": [{"QuotaName",
+// "QuotaCode", "ServiceCode", "Value", ...}]}); the quota names are the ones
+// the console shows for CodeBuild's concurrency quotas.
+func quotasStub(t *testing.T, applied map[string]float64) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		var quotas []string
+		if strings.HasSuffix(r.Header.Get("X-Amz-Target"), ".ListServiceQuotas") {
+			for name, v := range applied {
+				quotas = append(quotas, fmt.Sprintf(`{"ServiceCode":"codebuild","QuotaName":%q,"QuotaCode":"L-TEST","Value":%g,"Adjustable":true}`, name, v))
+			}
+		}
+		fmt.Fprintf(w, `{"Quotas":[%s]}`, strings.Join(quotas, ","))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func results(t *testing.T, in Inputs) []Result {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := awsops.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := Run(ctx, NewClients(cfg), cfg.Region, in)
+	for _, r := range rs {
+		t.Log(r)
+	}
+	return rs
+}
+
+func find(rs []Result, check, contains string) *Result {
+	for i := range rs {
+		if rs[i].Check == check && strings.Contains(rs[i].Msg, contains) {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+// The checks run against moto, with a low quota served by a stand-in: an
+// account without the bootstrap, then with an old one, then with a current
+// one; a repository name taken by something else, and one owned by this
+// stack.
+func TestPreflightAgainstMoto(t *testing.T) {
+	url := motoServer(t)
+	// moto's default account is 123456789012.
+	const account = "123456789012"
+	t.Setenv("AWS_ENDPOINT_URL", url)
+	t.Setenv("AWS_ENDPOINT_URL_SERVICE_QUOTAS", quotasStub(t, map[string]float64{
+		"Concurrently running builds for Linux/Small environment": 1,
+		"Concurrently running builds for ARM/Small environment":   15,
+	}))
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_REGION", "eu-west-3") // not among the ARM_CONTAINER regions
+
+	list, err := runtimes.Load(filepath.Join("..", "..", config.DefaultRuntimeList))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	specs, err := buildspecs.Generate(list, buildspecs.OptionsFrom(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Inputs{Config: cfg, List: list, Specs: specs, Qualifier: DefaultQualifier}
+
+	ctx := context.Background()
+	awsCfg, err := awsops.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecrc := ecr.NewFromConfig(awsCfg)
+	clash := cfg.RepositoryName(list.Runtimes[0].Name)
+	if _, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(clash)}); err != nil {
+		t.Fatal(err)
+	}
+	owned := cfg.RepositoryName(list.Runtimes[1].Name)
+	if _, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(owned),
+		Tags: []ecrtypes.Tag{{Key: aws.String("aws:cloudformation:stack-name"), Value: aws.String(cfg.StackName)}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// No bootstrap.
+	rs := results(t, in)
+	if r := find(rs, "bootstrap", "not bootstrapped"); r == nil || r.Status != Fail || !strings.Contains(r.Fix, "make bootstrap") {
+		t.Errorf("no bootstrap: %v", r)
+	}
+	if r := find(rs, "repository", clash); r == nil || r.Status != Fail || !strings.Contains(r.Fix, "evergreen:repositoryPrefix") {
+		t.Errorf("clashing repository: %v", r)
+	}
+	if r := find(rs, "repository", owned); r == nil || r.Status != OK {
+		t.Errorf("the stack's own repository: %v", r)
+	}
+	for _, rt := range list.Runtimes[2:] {
+		if r := find(rs, "repository", cfg.RepositoryName(rt.Name)+" is free"); r == nil {
+			t.Errorf("%s should be free", cfg.RepositoryName(rt.Name))
+		}
+	}
+	// Linux/Small: Build and Verify start one per amd64 image, Publish one
+	// per release; all above 5 x 1.
+	var linux int
+	for _, p := range buildspecs.Peak(specs, false) {
+		if p.Type == "LINUX_CONTAINER" {
+			linux = p.AtOnce
+		}
+	}
+	if r := find(rs, "quota", fmt.Sprintf("LINUX_CONTAINER/BUILD_GENERAL1_SMALL: up to %d builds at once, quota 1", linux)); r == nil || (linux > 5 && r.Status != Fail) || !strings.Contains(r.Fix, "evergreen:maxConcurrentBuilds to 1") {
+		t.Errorf("low quota: %v", r)
+	}
+	if r := find(rs, "quota", "ARM_CONTAINER/BUILD_GENERAL1_SMALL"); r == nil || r.Status != OK {
+		t.Errorf("ARM quota 15: %v", r)
+	}
+	if r := find(rs, "region", "eu-west-3"); r == nil || r.Status != Warn {
+		t.Errorf("region: %v", r)
+	}
+	if r := find(rs, "stack", "does not exist yet"); r == nil || r.Status != OK {
+		t.Errorf("stack: %v", r)
+	}
+	if !Failed(rs) {
+		t.Error("Failed() is false with FAIL lines")
+	}
+
+	// An old bootstrap, then a current one with its versioned bucket.
+	ssmc := ssm.NewFromConfig(awsCfg)
+	put := func(v string) {
+		if _, err := ssmc.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/cdk-bootstrap/hnb659fds/version"), Value: aws.String(v), Type: ssmtypes.ParameterTypeString, Overwrite: aws.Bool(true)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("3")
+	if r := find(results(t, in), "bootstrap", "version 3"); r == nil || r.Status != Fail {
+		t.Errorf("old bootstrap: %v", r)
+	}
+	put("30")
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := fmt.Sprintf("cdk-hnb659fds-assets-%s-eu-west-3", account)
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint("eu-west-3")}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := find(results(t, in), "source bucket", "not versioned"); r == nil || r.Status != Fail {
+		t.Errorf("unversioned staging bucket: %v", r)
+	}
+	if _, err := s3c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(bucket),
+		VersioningConfiguration: &s3types.VersioningConfiguration{Status: s3types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	rs = results(t, in)
+	if r := find(rs, "bootstrap", "version 30"); r == nil || r.Status != OK {
+		t.Errorf("current bootstrap: %v", r)
+	}
+	if r := find(rs, "source bucket", "is versioned"); r == nil || r.Status != OK {
+		t.Errorf("versioned staging bucket: %v", r)
+	}
+
+	// With the cap the preflight suggests, the quota lines pass, and once
+	// the clashing repository is gone nothing fails.
+	capped := cfg
+	capped.MaxConcurrentBuilds = 1
+	specs, err = buildspecs.Generate(list, buildspecs.OptionsFrom(capped))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ecrc.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(clash)}); err != nil {
+		t.Fatal(err)
+	}
+	rs = results(t, Inputs{Config: capped, List: list, Specs: specs, Qualifier: DefaultQualifier})
+	if Failed(rs) {
+		t.Errorf("with the suggested cap, a bootstrap and free names, the preflight still fails")
+	}
+}
