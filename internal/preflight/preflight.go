@@ -166,10 +166,25 @@ func stackState(ctx context.Context, c Clients, stack string) Result {
 		}
 		return Result{Warn, "stack", "cannot describe " + stack + ": " + short(err), ""}
 	}
-	st := string(d.Stacks[0].StackStatus)
+	return stackStatus(stack, string(d.Stacks[0].StackStatus))
+}
+
+// stackStatus judges a stack's state as the pinned CDK CLI and
+// CloudFormation treat it: the CLI deletes a stack whose creation rolled
+// back (ROLLBACK_COMPLETE) and creates it again, and treats
+// REVIEW_IN_PROGRESS as no stack yet; CloudFormation accepts no update in
+// UPDATE_ROLLBACK_FAILED, and cannot always delete a stack in
+// ROLLBACK_FAILED or DELETE_FAILED.
+func stackStatus(stack, st string) Result {
 	switch {
-	case st == "ROLLBACK_COMPLETE" || st == "ROLLBACK_FAILED" || st == "DELETE_FAILED":
-		return Result{Fail, "stack", fmt.Sprintf("%s is %s: CloudFormation cannot update it", stack, st), "delete it (cdk destroy, or the CloudFormation console), then deploy again; its repositories and buckets are retained"}
+	case st == "REVIEW_IN_PROGRESS":
+		return Result{OK, "stack", stack + " has only a change set under review: the deploy creates it", ""}
+	case st == "ROLLBACK_COMPLETE":
+		return Result{Warn, "stack", stack + " is ROLLBACK_COMPLETE (its creation failed): the CDK CLI deletes it and creates it again", "find why the first create failed (the stack's events) before deploying again"}
+	case st == "UPDATE_ROLLBACK_FAILED":
+		return Result{Fail, "stack", stack + " is UPDATE_ROLLBACK_FAILED: CloudFormation accepts no update in this state", "cdk rollback (or aws cloudformation continue-update-rollback --stack-name " + stack + "), then deploy again"}
+	case st == "ROLLBACK_FAILED" || st == "DELETE_FAILED":
+		return Result{Fail, "stack", fmt.Sprintf("%s is %s", stack, st), "delete it (the CloudFormation console lets you retain the resources it cannot delete), then deploy again; its repositories and buckets are retained"}
 	case strings.HasSuffix(st, "_IN_PROGRESS"):
 		return Result{Fail, "stack", fmt.Sprintf("%s is %s", stack, st), "wait for the current operation to end"}
 	}
@@ -178,6 +193,19 @@ func stackState(ctx context.Context, c Clients, stack string) Result {
 
 func repositories(ctx context.Context, c Clients, in Inputs) []Result {
 	var out []Result
+	ours := map[string]bool{}
+	p := cloudformation.NewListStackResourcesPaginator(c.CloudFormation, &cloudformation.ListStackResourcesInput{StackName: aws.String(in.Config.StackName)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			break // no stack yet: nothing is ours
+		}
+		for _, r := range page.StackResourceSummaries {
+			if aws.ToString(r.ResourceType) == "AWS::ECR::Repository" {
+				ours[aws.ToString(r.PhysicalResourceId)] = true
+			}
+		}
+	}
 	for _, rt := range in.List.Runtimes {
 		name := in.Config.RepositoryName(rt.Name)
 		d, err := c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{name}})
@@ -189,31 +217,21 @@ func repositories(ctx context.Context, c Clients, in Inputs) []Result {
 			out = append(out, Result{Warn, "repository", "cannot describe " + name + ": " + short(err), ""})
 			continue
 		}
-		// CloudFormation tags what it creates with its stack's name; a
-		// repository without the tag may still be one of the stack's
-		// resources.
+		// The stack's resources decide whether the repository is the
+		// stack's; a repository kept by an earlier cdk destroy may still
+		// carry CloudFormation's aws:cloudformation:stack-name tag of the
+		// same stack, and only explains where it came from.
 		owner := ""
-		tags, err := c.ECR.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: d.Repositories[0].RepositoryArn})
-		if err == nil {
-			owner = stackTag(tags.Tags)
-		}
-		if owner == "" {
-			res, err := c.CloudFormation.DescribeStackResources(ctx, &cloudformation.DescribeStackResourcesInput{StackName: aws.String(in.Config.StackName)})
-			if err == nil {
-				for _, r := range res.StackResources {
-					if aws.ToString(r.ResourceType) == "AWS::ECR::Repository" && aws.ToString(r.PhysicalResourceId) == name {
-						owner = in.Config.StackName
-					}
-				}
-			}
+		if ours[name] {
+			owner = in.Config.StackName
 		}
 		if owner == in.Config.StackName {
 			out = append(out, Result{OK, "repository", name + " belongs to stack " + owner, ""})
 			continue
 		}
-		why := "exists and belongs to no stack (retained by an earlier cdk destroy, or made by hand)"
-		if owner != "" {
-			why = "exists and belongs to stack " + owner
+		why := "exists and is not a resource of stack " + in.Config.StackName + " (retained by an earlier cdk destroy, or made by hand)"
+		if tags, err := c.ECR.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: d.Repositories[0].RepositoryArn}); err == nil && stackTag(tags.Tags) != "" {
+			why += "; CloudFormation tagged it for stack " + stackTag(tags.Tags)
 		}
 		out = append(out, Result{Fail, "repository", name + " " + why + ": CloudFormation would fail with \"already exists\"",
 			"set evergreen:repositoryPrefix to another prefix, or take it into the stack with cdk import, or delete it (aws ecr delete-repository --repository-name " + name + " --force) if its images are not needed"})

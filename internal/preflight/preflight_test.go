@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -154,8 +155,20 @@ func TestPreflightAgainstMoto(t *testing.T) {
 	if _, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(clash)}); err != nil {
 		t.Fatal(err)
 	}
+	// A repository the stack owns: moto's CloudFormation creates it from a
+	// template, and lists it among the stack's resources.
 	owned := cfg.RepositoryName(list.Runtimes[1].Name)
-	if _, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(owned),
+	cfn := cloudformation.NewFromConfig(awsCfg)
+	if _, err := cfn.CreateStack(ctx, &cloudformation.CreateStackInput{StackName: aws.String(cfg.StackName),
+		TemplateBody: aws.String(`{"Resources": {"Repo": {"Type": "AWS::ECR::Repository", "Properties": {"RepositoryName": "` + owned + `"}}}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// A repository kept by an earlier cdk destroy: CloudFormation's tag of
+	// this very stack, but not one of its resources. (moto accepts tags
+	// with the reserved aws: prefix, which ECR itself would refuse from a
+	// caller; here it stands for the tag CloudFormation wrote.)
+	kept := cfg.RepositoryName(list.Runtimes[2].Name)
+	if _, err := ecrc.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(kept),
 		Tags: []ecrtypes.Tag{{Key: aws.String("aws:cloudformation:stack-name"), Value: aws.String(cfg.StackName)}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +184,10 @@ func TestPreflightAgainstMoto(t *testing.T) {
 	if r := find(rs, "repository", owned); r == nil || r.Status != OK {
 		t.Errorf("the stack's own repository: %v", r)
 	}
-	for _, rt := range list.Runtimes[2:] {
+	if r := find(rs, "repository", kept); r == nil || r.Status != Fail || !strings.Contains(r.Msg, "tagged it for stack "+cfg.StackName) {
+		t.Errorf("a repository kept from a deleted stack: %v", r)
+	}
+	for _, rt := range list.Runtimes[3:] {
 		if r := find(rs, "repository", cfg.RepositoryName(rt.Name)+" is free"); r == nil {
 			t.Errorf("%s should be free", cfg.RepositoryName(rt.Name))
 		}
@@ -193,7 +209,7 @@ func TestPreflightAgainstMoto(t *testing.T) {
 	if r := find(rs, "region", "eu-west-3"); r == nil || r.Status != Warn {
 		t.Errorf("region: %v", r)
 	}
-	if r := find(rs, "stack", "does not exist yet"); r == nil || r.Status != OK {
+	if r := find(rs, "stack", "exists (CREATE_COMPLETE)"); r == nil || r.Status != OK {
 		t.Errorf("stack: %v", r)
 	}
 	if !Failed(rs) {
@@ -241,11 +257,32 @@ func TestPreflightAgainstMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ecrc.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(clash)}); err != nil {
-		t.Fatal(err)
+	for _, n := range []string{clash, kept} {
+		if _, err := ecrc.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(n)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	rs = results(t, Inputs{Config: capped, List: list, Specs: specs, Qualifier: DefaultQualifier})
 	if Failed(rs) {
 		t.Errorf("with the suggested cap, a bootstrap and free names, the preflight still fails")
+	}
+}
+
+// moto never leaves a stack in a failed state, so the states are judged
+// here as the pinned CDK CLI and CloudFormation treat them.
+func TestStackStatus(t *testing.T) {
+	for st, want := range map[string]Status{
+		"CREATE_COMPLETE": OK, "UPDATE_COMPLETE": OK, "UPDATE_ROLLBACK_COMPLETE": OK,
+		"REVIEW_IN_PROGRESS":     OK,   // the CLI treats it as no stack yet
+		"ROLLBACK_COMPLETE":      Warn, // the CLI deletes it and creates it again
+		"UPDATE_ROLLBACK_FAILED": Fail, // no update is accepted
+		"ROLLBACK_FAILED":        Fail,
+		"DELETE_FAILED":          Fail,
+		"UPDATE_IN_PROGRESS":     Fail,
+		"CREATE_IN_PROGRESS":     Fail,
+	} {
+		if r := stackStatus("S", st); r.Status != want || (want == Fail && r.Fix == "") {
+			t.Errorf("%s: %v, want %s with a fix", st, r, want)
+		}
 	}
 }
