@@ -216,10 +216,7 @@ put_tag() {
   esac
 }
 
-# 1. What Verify established: a passed record per architecture, and the
-#    verified manifests, by digest.
-: > "$work/entries"
-index_type=application/vnd.docker.distribution.manifest.list.v2+json
+# 1. What Verify established: a passed record per architecture.
 for arch in $ARCHITECTURES; do
   if ! aws s3 cp "$records/verify/$RUNTIME/$VERSION/$arch.json" "$work/$arch.record" --only-show-errors || [ ! -s "$work/$arch.record" ]; then
     refuse "no verification record for $arch in execution $PIPELINE_EXECUTION_ID: Verify has not passed it (retry the Verify stage)"
@@ -227,54 +224,65 @@ for arch in $ARCHITECTURES; do
   jq -e --arg e "$PIPELINE_EXECUTION_ID" --arg r "$RUNTIME" --arg v "$VERSION" --arg a "$arch" \
     '.result == "passed" and .executionId == $e and .runtime == $r and .version == $v and .arch == $a and (.digest | test("^sha256:[0-9a-f]{64}$"))' \
     "$work/$arch.record" > /dev/null || refuse "the $arch verification record does not say passed for this execution"
-  digest=$(jq -r .digest "$work/$arch.record")
-  get_manifest "imageDigest=$digest" "$image_types" "$work/$arch" ||
-    refuse "the verified $arch image $digest is no longer in $REPOSITORY"
-  if [ "$(cat "$work/$arch.type")" != application/vnd.docker.distribution.manifest.v2+json ]; then
-    index_type=application/vnd.oci.image.index.v1+json
-  fi
-  jq -n -c --arg media "$(cat "$work/$arch.type")" --arg digest "$digest" --arg arch "$arch" \
-    --argjson size "$(wc -c < "$work/$arch")" \
-    '{mediaType: $media, digest: $digest, size: $size,
-      platform: ({architecture: $arch, os: "linux"} + (if $arch == "arm64" then {variant: "v8"} else {} end))}' \
-    >> "$work/entries"
 done
-jq -s -j --arg type "$index_type" '{schemaVersion: 2, mediaType: $type, manifests: .}' "$work/entries" > "$work/index"
-printf '%s' "$index_type" > "$work/index.type"
 
-# The dated tag carries the day Build pushed the images (from the record),
-# not today's date, so a Publish retried after midnight writes the same tag.
-# A dated tag this execution already wrote wins, whatever its day (drafts
-# rebuilt after midnight must not make a second commit point).
-# --output json: the CLI applies --query to all pages together.
-dated=$(aws ecr list-images --repository-name "$REPOSITORY" --filter tagStatus=TAGGED \
-  --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag" \
-  --output json | jq -r 'sort | .[0] // empty')
-if [ -z "$dated" ]; then
-  # shellcheck disable=SC2086 # the first architecture
-  set -- $ARCHITECTURES
-  day=$(date -u -d "$(jq -r .pushedAt "$work/$1.record")" +%Y%m%d)
-  dated="$VERSION-r$day-$short_id"
-fi
-
-# 2. The commit point. A concurrent Publish may write it first: either way
-#    it is read back, and its set is the one completed.
-if ! get_manifest "imageTag=$dated" "$index_types" "$work/dated"; then
-  put_tag "$dated" "$work/index" || true
-  get_manifest "imageTag=$dated" "$index_types" "$work/dated" || refuse "$REPOSITORY:$dated could not be written or read back"
-fi
-if [ "$(sha "$work/dated")" != "$(sha "$work/index")" ]; then
-  # Another Publish of this execution committed to another verified set
-  # (an earlier one, before the drafts were rebuilt, or a concurrent one):
-  # complete that set. Its children must still be here.
-  echo "$REPOSITORY:$dated already names $(sha "$work/dated"), another verified set of execution $PIPELINE_EXECUTION_ID: completing that one"
+# load_set FILE: the per-architecture manifests the index in FILE names,
+# into $work/<arch>; they must all still be in the repository.
+load_set() {
   for arch in $ARCHITECTURES; do
-    digest=$(jq -r --arg a "$arch" '.manifests[] | select(.platform.architecture == $a) | .digest' "$work/dated")
+    digest=$(jq -r --arg a "$arch" '.manifests[] | select(.platform.architecture == $a) | .digest' "$1")
     get_manifest "imageDigest=$digest" "$image_types" "$work/$arch" ||
       refuse "$REPOSITORY:$dated names a $arch image $digest that is gone"
   done
-  cp "$work/dated" "$work/index"
-  cp "$work/dated.type" "$work/index.type"
+  cp "$1" "$work/index"
+  cp "$1.type" "$work/index.type"
+}
+
+# 2. The commit point: the dated tag. One this execution already wrote wins,
+#    whatever its day (drafts rebuilt after midnight must not make a second
+#    commit point), and its set is completed: a retry after a Publish that
+#    committed to an earlier verified set, or after it finished and removed
+#    the drafts, does not need the drafts.
+#    --output json: the CLI applies --query to all pages together.
+dated=$(aws ecr list-images --repository-name "$REPOSITORY" --filter tagStatus=TAGGED \
+  --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag" \
+  --output json | jq -r 'sort | .[0] // empty')
+if [ -n "$dated" ] && get_manifest "imageTag=$dated" "$index_types" "$work/dated"; then
+  echo "$REPOSITORY:$dated: execution $PIPELINE_EXECUTION_ID committed to $(sha "$work/dated"); completing it"
+  load_set "$work/dated"
+else
+  # The verified manifests, by digest, and the index of them.
+  : > "$work/entries"
+  index_type=application/vnd.docker.distribution.manifest.list.v2+json
+  for arch in $ARCHITECTURES; do
+    digest=$(jq -r .digest "$work/$arch.record")
+    get_manifest "imageDigest=$digest" "$image_types" "$work/$arch" ||
+      refuse "the verified $arch image $digest is no longer in $REPOSITORY"
+    if [ "$(cat "$work/$arch.type")" != application/vnd.docker.distribution.manifest.v2+json ]; then
+      index_type=application/vnd.oci.image.index.v1+json
+    fi
+    jq -n -c --arg media "$(cat "$work/$arch.type")" --arg digest "$digest" --arg arch "$arch" \
+      --argjson size "$(wc -c < "$work/$arch")" \
+      '{mediaType: $media, digest: $digest, size: $size,
+        platform: ({architecture: $arch, os: "linux"} + (if $arch == "arm64" then {variant: "v8"} else {} end))}' \
+      >> "$work/entries"
+  done
+  jq -s -j --arg type "$index_type" '{schemaVersion: 2, mediaType: $type, manifests: .}' "$work/entries" > "$work/index"
+  printf '%s' "$index_type" > "$work/index.type"
+  # The dated tag carries the day Build pushed the images (from the
+  # record), not today's date, so a Publish retried after midnight writes
+  # the same tag.
+  # shellcheck disable=SC2086 # the first architecture
+  set -- $ARCHITECTURES
+  dated="$VERSION-r$(date -u -d "$(jq -r .pushedAt "$work/$1.record")" +%Y%m%d)-$short_id"
+  # A concurrent Publish may write it first: either way it is read back,
+  # and the set it names is the one completed.
+  put_tag "$dated" "$work/index" || true
+  get_manifest "imageTag=$dated" "$index_types" "$work/dated" || refuse "$REPOSITORY:$dated could not be written or read back"
+  if [ "$(sha "$work/dated")" != "$(sha "$work/index")" ]; then
+    echo "$REPOSITORY:$dated names $(sha "$work/dated"), another verified set of execution $PIPELINE_EXECUTION_ID: completing that one"
+    load_set "$work/dated"
+  fi
 fi
 
 # 3. The moving tags, then the drafts.

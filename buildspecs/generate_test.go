@@ -191,7 +191,7 @@ func TestStagesAgreeOnTheDraftTag(t *testing.T) {
 	script := strings.Join(publish, "\n")
 	for _, want := range []string{
 		`printf 'draft-%s-%s-%s' "$VERSION" "$1" "$PIPELINE_EXECUTION_ID"`,
-		`"$VERSION-r$day-$short_id"`,
+		`dated="$VERSION-r$(date -u -d "$(jq -r .pushedAt "$work/$1.record")" +%Y%m%d)-$short_id"`,
 		`cut -c1-8`,
 	} {
 		if !strings.Contains(script, want) {
