@@ -209,8 +209,8 @@ func (r *rehearsal) publish(pubs []publishEntry) {
 				label   string
 				command string
 			}{
-				{Fault{"put-image", 3}, "fails at the 3rd put-image", "set -eu"},
-				{Fault{"batch-delete-image", 1}, "fails removing the drafts", "set -eu"},
+				{Fault{Op: "put-image", N: 3}, "fails at the 3rd put-image", "set -eu"},
+				{Fault{Op: "batch-delete-image", N: 1}, "fails removing the drafts", "set -eu"},
 			} {
 				if err := r.cfg.SetFault(&f.fault); err != nil {
 					r.row(Row{p.Entry.ID, "publish", 0, "FAIL", err.Error()})

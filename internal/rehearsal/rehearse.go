@@ -61,8 +61,13 @@ type rehearsal struct {
 	rows     []Row
 	failures []string
 	start    time.Time
-	verified map[string]string // build entry id -> digest verified
+	verified map[string]string // RUNTIME/VERSION/ARCH -> digest verified
 	configs  map[string]bool   // config blob digests of the drafts
+	// refs resolves the template's Ref and Fn::Sub: pseudo parameters and
+	// the resources the rehearsal stands in for (the records bucket).
+	refs map[string]string
+	// scenarios are the results of the issue-11 scenarios, in order.
+	scenarios []scenarioResult
 }
 
 func (r *rehearsal) logf(format string, args ...any) {
@@ -264,12 +269,27 @@ func (r *rehearsal) setup() error {
 			return err
 		}
 	}
+	// What a Ref or Fn::Sub of a project variable resolves to. A bucket
+	// without a literal name gets one the way CloudFormation names it
+	// (stack-logicalid-suffix, lower case): the commands must take the
+	// name from RECORDS_BUCKET, never assume it.
+	r.refs = map[string]string{"AWS::AccountId": standInAccount, "AWS::Region": standInRegion, "AWS::URLSuffix": "amazonaws.com",
+		"AWS::Partition": "aws", "AWS::StackName": r.pl.StackName}
+	var buckets []string
+	for _, b := range r.pl.Buckets {
+		n := b.Name
+		if n == "" {
+			n = strings.ToLower(r.pl.StackName + "-" + b.LogicalID + "-" + strings.ReplaceAll(NewUUID(), "-", "")[:12])
+		}
+		r.refs[b.LogicalID] = n
+		buckets = append(buckets, n)
+	}
 	r.cfg = &StandInConfig{
 		Registry: r.ecrReg.Addr, User: "AWS", Password: password,
 		Account: standInAccount, Region: standInRegion,
 		Repositories: r.pl.Repositories, StateDir: state,
 		RegistriesConf: regConf, RealDocker: realDocker,
-		PublicRegistry: r.baseReg.Addr,
+		PublicRegistry: r.baseReg.Addr, Buckets: buckets,
 	}
 	if err := r.cfg.Write(r.bin); err != nil {
 		return err
@@ -560,10 +580,9 @@ func removeStore(dir string) {
 }
 
 func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home string) ([]string, error) {
-	pseudo := map[string]string{"AWS::AccountId": standInAccount, "AWS::Region": standInRegion, "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
 	var project []Var
 	for _, v := range act.ProjectEnv {
-		val, err := ResolveProjectValue(v.Value, pseudo)
+		val, err := ResolveProjectValue(v.Value, r.refs)
 		if err != nil {
 			return nil, fmt.Errorf("project variable %s: %w", v.Name, err)
 		}
@@ -787,4 +806,9 @@ func (r *rehearsal) recordVerified(builds []buildEntry) {
 		}
 		r.verified[rt+"/"+v+"/"+arch] = m.Digest
 	}
+}
+
+// scenarioResult is one line `scenario NAME: ok` or `scenario NAME: FAILED WHY`.
+type scenarioResult struct {
+	Name, Failure string
 }
