@@ -163,6 +163,14 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 	var out any
 	var err error
 	switch ca.op {
+	case "describe-images", "batch-get-image", "list-images":
+		unlock, err := e.Cfg.RLock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	switch ca.op {
 	case "get-login-password":
 		fmt.Fprintln(stdout, e.Cfg.Password)
 		return nil

@@ -183,3 +183,25 @@ func TestResolveRefs(t *testing.T) {
 		t.Errorf("Fn::Sub: %q %v", got, err)
 	}
 }
+
+// Two faults aimed at two entries fire once each, on their own entry's
+// call, whatever the order of the calls.
+func TestAimedFaults(t *testing.T) {
+	c := &StandInConfig{StateDir: t.TempDir()}
+	c.SetFaults([]Fault{{Op: "buildx build", N: 1, Match: "*/evergreen/node:draft-22-amd64-e"}, {Op: "buildx build", N: 1, Match: "*/evergreen/python:draft-3.13-amd64-e"}})
+	call := func(tag string) bool {
+		return c.countCall("buildx build", []string{"--tag", "127.0.0.1:5000/" + tag, "runtimes/x"})
+	}
+	if call("evergreen/node:draft-22-arm64-e") || call("evergreen/node-ci-cd:draft-22-amd64-e") {
+		t.Fatal("a fault fired on another entry")
+	}
+	if !call("evergreen/python:draft-3.13-amd64-e") || call("evergreen/python:draft-3.13-amd64-e") {
+		t.Fatal("the python fault must fire once")
+	}
+	if !c.FaultPending() || !call("evergreen/node:draft-22-amd64-e") || c.FaultPending() {
+		t.Fatal("the node fault must fire once, and then none is pending")
+	}
+	if c.countCall("put-image", nil) {
+		t.Fatal("no fault is armed")
+	}
+}

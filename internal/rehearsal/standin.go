@@ -84,6 +84,22 @@ func (c *StandInConfig) Lock() (func(), error) {
 	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
+// RLock is Lock for the stand-in's reads: emulating one ECR call may take
+// several registry requests (batch-delete-image deletes a manifest and puts
+// it back under its other tags), and a read in between would see a state
+// ECR never shows. Reads share the lock; writes exclude them.
+func (c *StandInConfig) RLock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
 // pushTimes maps repository/digest to ECR's imagePushedAt: the registry does
 // not record when a manifest was first pushed.
 type pushTimes map[string]time.Time
