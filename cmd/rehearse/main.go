@@ -24,7 +24,7 @@ func main() {
 	switch filepath.Base(os.Args[0]) {
 	case "aws":
 		os.Exit(standIn(func(c *rehearsal.StandInConfig) error {
-			e := &rehearsal.ECR{Cfg: c, Now: time.Now}
+			e := &rehearsal.ECR{Cfg: c, Now: time.Now, Stdin: os.Stdin}
 			return e.RunAWS(os.Args[1:], os.Stdout)
 		}))
 	case "docker":

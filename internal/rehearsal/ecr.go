@@ -45,9 +45,14 @@ func usageError(format string, args ...any) error {
 }
 
 // ECR answers the operations against one registry.
+//
+// The same type answers `aws s3 cp` over the records bucket's stand-in
+// (s3.go) and `aws cloudwatch put-metric-data` (cloudwatch.go).
 type ECR struct {
 	Cfg *StandInConfig
 	Now func() time.Time
+	// Stdin is what `aws s3 cp -` uploads.
+	Stdin io.Reader
 	// Transport is used for registry requests (tests use an in-process one).
 	Transport http.RoundTripper
 }
@@ -75,6 +80,9 @@ var globalOptions = map[string]bool{"region": true, "output": true, "query": tru
 // listOptions take several values.
 var listOptions = map[string]bool{"image-ids": true, "accepted-media-types": true}
 
+// flagOptions take no value.
+var flagOptions = map[string]bool{"only-show-errors": true, "quiet": true, "no-cli-pager": true, "no-paginate": true}
+
 // RunAWS runs one `aws` command line (without the leading "aws").
 func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 	if len(args) < 2 {
@@ -92,6 +100,8 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		val := []string{}
 		if k, v, ok := strings.Cut(key, "="); ok {
 			key, val = k, []string{v}
+		} else if flagOptions[key] {
+			val = []string{"true"}
 		} else {
 			for i+1 < len(args) && !strings.HasPrefix(args[i+1], "--") {
 				val = append(val, args[i+1])
@@ -121,36 +131,45 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "ecr-public-stand-in-token")
 		return nil
 	}
+	if len(pos) >= 2 && pos[0] == "s3" && pos[1] == "cp" {
+		if err := checkOptions(ca, s3CpOptions); err != nil {
+			return err
+		}
+		return e.s3Copy(pos[2:], ca, args, stdout)
+	}
+	if len(pos) == 2 && pos[0] == "cloudwatch" && pos[1] == "put-metric-data" {
+		if err := checkOptions(ca, putMetricDataOptions); err != nil {
+			return err
+		}
+		return e.putMetricData(ca, args)
+	}
 	if len(pos) != 2 || pos[0] != "ecr" {
-		return usageError("aws: the rehearsal stands in for `aws ecr` and `aws ecr-public get-login-password` only, not for `aws %s`", strings.Join(pos, " "))
+		return usageError("aws: the rehearsal stands in for `aws ecr`, `aws s3 cp`, `aws cloudwatch put-metric-data` and `aws ecr-public get-login-password` only, not for `aws %s`", strings.Join(pos, " "))
 	}
 	ca.op = pos[1]
 	allowed, ok := knownOptions[ca.op]
 	if !ok {
 		return usageError("aws ecr: the rehearsal does not stand in for %q (the commands used to need only %s)", ca.op, strings.Join(slices.Sorted(maps.Keys(knownOptions)), ", "))
 	}
-	var unknown []string
-	for k := range ca.opts {
-		found := false
-		for _, a := range allowed {
-			found = found || a == k
-		}
-		if !found {
-			unknown = append(unknown, "--"+k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return usageError("\nUnknown options: %s", strings.Join(unknown, ", "))
+	if err := checkOptions(ca, allowed); err != nil {
+		return err
 	}
 	if ca.output != "json" && ca.output != "text" {
 		return usageError("aws: error: argument --output: Invalid choice, the rehearsal has json and text")
 	}
-	if e.Cfg.countCall(ca.op) {
+	if e.Cfg.countCall(ca.op, args) {
 		return serviceError(opName(ca.op), "ThrottlingException", "Rate exceeded (injected by the rehearsal: a call failing half way through a stage)")
 	}
 	var out any
 	var err error
+	switch ca.op {
+	case "describe-images", "batch-get-image", "list-images":
+		unlock, err := e.Cfg.RLock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	switch ca.op {
 	case "get-login-password":
 		fmt.Fprintln(stdout, e.Cfg.Password)
@@ -170,6 +189,22 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		return err
 	}
 	return printOutput(stdout, out, ca)
+}
+
+// checkOptions refuses options the operation does not have, as the AWS CLI
+// does ("Unknown options", exit 252).
+func checkOptions(ca cliArgs, allowed []string) error {
+	var unknown []string
+	for k := range ca.opts {
+		if !slices.Contains(allowed, k) {
+			unknown = append(unknown, "--"+k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return usageError("\nUnknown options: %s", strings.Join(unknown, ", "))
+	}
+	return nil
 }
 
 func opName(op string) string {

@@ -213,7 +213,7 @@ func TestECRStandIn(t *testing.T) {
 	}
 
 	// An injected fault fires once, on the Nth call.
-	f.ecr.Cfg.SetFault(&Fault{"list-images", 2})
+	f.ecr.Cfg.SetFault(&Fault{Op: "list-images", N: 2})
 	if _, st, _ := f.aws("ecr", "list-images", "--repository-name", "node", "--filter", "tagStatus=TAGGED"); st != 0 {
 		t.Fatal("the fault fired early")
 	}

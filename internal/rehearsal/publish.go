@@ -60,7 +60,7 @@ func (r *rehearsal) negative(builds []buildEntry) {
 		label   string
 		mutate  func(src string) error
 		verify  bool   // the failure shows in Verify (Build must pass)
-		command string // the command that must fail
+		command string // the first line of the command that must fail
 	}
 	cases := []kase{
 		{"broken-self-test", func(src string) error {
@@ -73,12 +73,12 @@ func (r *rehearsal) negative(builds []buildEntry) {
 				i += len("\nset -u\n")
 				return s[:i] + "echo 'FAIL - deliberately broken by the rehearsal'; exit 1\n" + s[i:], nil
 			})
-		}, true, "docker run"},
+		}, true, verifyGuardPrefix + "docker run"},
 		{"non-executable-self-test", func(src string) error {
 			return editFile(filepath.Join(dir(src), "Dockerfile"), func(s string) (string, error) {
 				return s + "\n# the rehearsal: the entry point loses its executable bit\nRUN chmod 0644 /usr/local/bin/self-test\n", nil
 			})
-		}, true, "docker run"},
+		}, true, verifyGuardPrefix + "docker run"},
 		{"dockerfile-does-not-build", func(src string) error {
 			return editFile(filepath.Join(dir(src), "Dockerfile"), func(s string) (string, error) {
 				i := strings.Index(s, "\nFROM ")
@@ -88,7 +88,7 @@ func (r *rehearsal) negative(builds []buildEntry) {
 				j := strings.Index(s[i+1:], "\n") + i + 2
 				return s[:j] + "RUN echo 'deliberately broken by the rehearsal' >&2; exit 3\n" + s[j:], nil
 			})
-		}, false, "docker buildx build"},
+		}, false, buildCommand},
 	}
 	parallel(len(cases), r.o.Jobs, func(i int) error {
 		c := cases[i]
@@ -111,15 +111,17 @@ func (r *rehearsal) negative(builds []buildEntry) {
 		return nil
 	})
 
-	// A tag mismatch between stages: Verify computes the draft tag in
-	// another order than Build pushed it.
+	// A key mismatch between stages: Verify computes the path of Build's
+	// record in another order than Build wrote it. (Verify pulls the digest
+	// that record names, no longer the draft tag: the record's key is what
+	// the two stages must agree on.)
 	mutated := false
 	mutate := func(b Buildspec) Buildspec {
 		var phases []Phase
 		for _, ph := range b.Phases {
 			var cmds []string
 			for _, c := range ph.Commands {
-				n := strings.ReplaceAll(c, "draft-$VERSION-$ARCH-", "draft-$ARCH-$VERSION-")
+				n := strings.ReplaceAll(c, `RECORD_PATH="$RUNTIME/$VERSION/$ARCH.json"`, `RECORD_PATH="$RUNTIME/$ARCH/$VERSION.json"`)
 				mutated = mutated || n != c
 				cmds = append(cmds, n)
 			}
@@ -128,12 +130,12 @@ func (r *rehearsal) negative(builds []buildEntry) {
 		b.Phases = phases
 		return b
 	}
-	res := r.runBuild(target.VerifyAct, target.Verify, r.execID, r.srcDir(""), &runOpts{label: "tag-mismatch", mutate: mutate})
+	res := r.runBuild(target.VerifyAct, target.Verify, r.execID, r.srcDir(""), &runOpts{label: "record-key-mismatch", mutate: mutate})
 	if !mutated {
-		r.row(Row{target.Verify.ID, "verify (tag-mismatch)", 0, "FAIL", "the Verify commands have no draft-$VERSION-$ARCH- to swap: update the rehearsal's tag-mismatch case"})
+		r.row(Row{target.Verify.ID, "verify (record-key-mismatch)", 0, "FAIL", `the Verify commands have no RECORD_PATH="$RUNTIME/$VERSION/$ARCH.json" to swap: update the rehearsal's record-key-mismatch case`})
 		return
 	}
-	r.expectFailure(target.Verify.ID, "verify (tag-mismatch)", res, "docker pull")
+	r.expectFailure(target.Verify.ID, "verify (record-key-mismatch)", res, `[ -n "$BUILT" ]`)
 }
 
 func (r *rehearsal) expectFailure(entry, step string, res RunResult, command string) {
@@ -161,104 +163,6 @@ func editFile(path string, f func(string) (string, error)) error {
 }
 
 // --- publish -------------------------------------------------------------------------------
-
-func (r *rehearsal) publish(pubs []publishEntry) {
-	r.logf("== Publish: %d entries", len(pubs))
-	var total Traffic
-	run := func(p publishEntry, label string, expectErr bool, command string) bool {
-		from := r.ecrReg.LogSize()
-		res := r.runBuild(p.Act, p.Entry, r.execID, r.srcDir(""), &runOpts{label: label})
-		to := r.ecrReg.LogSize()
-		t, err := CountTraffic(r.ecrReg.LogPath, from, to, r.configs)
-		if err != nil {
-			r.row(Row{p.Entry.ID, "publish traffic", 0, "FAIL", err.Error()})
-		}
-		total.Add(t)
-		step := "publish"
-		if label != "" {
-			step += " (" + label + ")"
-		}
-		r.logf("   %s %s: layer blobs read %d (%d bytes), layer uploads %d, config blobs read %d (%d bytes), manifest requests %d",
-			step, p.Entry.ID, t.LayerReads, t.LayerBytesRead, t.LayerWrites, t.ConfigReads, t.ConfigBytesRead, t.ManifestRequests)
-		if expectErr {
-			r.expectFailure(p.Entry.ID, step, res, command)
-			return res.Err != nil
-		}
-		r.report(p.Entry.ID, step, res, false)
-		return res.Err == nil
-	}
-	for i, p := range pubs {
-		rt, v := p.Entry.Get("RUNTIME"), p.Entry.Get("VERSION")
-		arches := strings.Fields(p.Entry.Get("ARCHITECTURES"))
-		var unverified []string
-		for _, a := range arches {
-			if r.verified[rt+"/"+v+"/"+a] == "" {
-				unverified = append(unverified, a)
-			}
-		}
-		if len(unverified) > 0 {
-			r.row(Row{p.Entry.ID, "publish", 0, "FAIL", "not run: no verified draft for " + strings.Join(unverified, ", ")})
-			continue
-		}
-		if i == 0 {
-			// Publish stopped half way, twice: after the per-architecture
-			// tags (the dated tag's put-image fails), and after every tag
-			// (removing the drafts fails). Each retry must finish the job.
-			for _, f := range []struct {
-				fault   Fault
-				label   string
-				command string
-			}{
-				{Fault{"put-image", 3}, "fails at the 3rd put-image", "set -eu"},
-				{Fault{"batch-delete-image", 1}, "fails removing the drafts", "set -eu"},
-			} {
-				if err := r.cfg.SetFault(&f.fault); err != nil {
-					r.row(Row{p.Entry.ID, "publish", 0, "FAIL", err.Error()})
-					continue
-				}
-				run(p, f.label, true, f.command)
-				if r.cfg.FaultPending() {
-					r.row(Row{p.Entry.ID, "publish (" + f.label + ")", 0, "FAIL", "the injected fault never fired: the commands no longer call " + f.fault.Op + " that often"})
-				}
-				r.cfg.SetFault(nil)
-				r.logf("   state after the interrupted publish: %s", r.describeTags(p.Entry.Get("REPOSITORY"), v))
-			}
-		}
-		if !run(p, "", false, "") {
-			continue
-		}
-		first, err := r.checkPublished(p)
-		if err != nil {
-			r.row(Row{p.Entry.ID, "check published", 0, "FAIL", err.Error()})
-			continue
-		}
-		r.row(Row{p.Entry.ID, "check published", 0, "ok", first})
-		if !run(p, "again", false, "") {
-			continue
-		}
-		second, err := r.checkPublished(p)
-		switch {
-		case err != nil:
-			r.row(Row{p.Entry.ID, "check publish again", 0, "FAIL", err.Error()})
-		case second != first:
-			r.row(Row{p.Entry.ID, "check publish again", 0, "FAIL", fmt.Sprintf("the state changed: %s, then %s", first, second)})
-		default:
-			r.row(Row{p.Entry.ID, "check publish again", 0, "ok", "same state"})
-		}
-	}
-	total.LayerBytesWritten = r.layerBytes(nil, total.UploadedLayers)
-	fmt.Printf("\nPublish traffic (registry log, every Publish run above):\n"+
-		"  layer blobs:  %d downloads (GET/HEAD), %d bytes downloaded; %d uploads (%d bytes), %d upload requests (POST/PATCH/PUT)\n"+
-		"  config blobs: %d reads, %d bytes (allowed: small JSON)\n"+
-		"  manifests:    %d requests\n", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.LayerBytesWritten, total.UploadRequests,
-		total.ConfigReads, total.ConfigBytesRead, total.ManifestRequests)
-	res := "ok"
-	if total.LayerReads+total.LayerWrites+total.UploadRequests > 0 || total.LayerBytesRead > 0 {
-		res = "FAIL"
-	}
-	r.row(Row{"(all publish runs)", "publish moves no layers", 0, res,
-		fmt.Sprintf("layer blobs: %d read (%d B), %d uploaded (%d B); config blobs: %d read (%d B)", total.LayerReads, total.LayerBytesRead, total.LayerWrites, total.LayerBytesWritten, total.ConfigReads, total.ConfigBytesRead)})
-}
 
 // layerBytes adds the sizes of uploaded layers, from the drafts' manifests
 // when they name them, else from the registry.
@@ -352,7 +256,7 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 		plats = append(plats, plat+"="+m.Digest)
 	}
 	firstDigest := r.verified[rt+"/"+v+"/"+arches[0]]
-	at, ok, err := r.cfg.PushedAt(rt, firstDigest)
+	at, ok, err := r.cfg.PushedAt(p.Entry.Get("REPOSITORY"), firstDigest)
 	if err != nil || !ok {
 		return "", fmt.Errorf("no push time for %s: %v", firstDigest, err)
 	}

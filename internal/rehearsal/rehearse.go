@@ -61,8 +61,17 @@ type rehearsal struct {
 	rows     []Row
 	failures []string
 	start    time.Time
-	verified map[string]string // build entry id -> digest verified
+	verified map[string]string // RUNTIME/VERSION/ARCH -> digest verified
 	configs  map[string]bool   // config blob digests of the drafts
+	// refs resolves the template's Ref and Fn::Sub: pseudo parameters and
+	// the resources the rehearsal stands in for (the records bucket).
+	refs map[string]string
+	// bucket is the records bucket's stand-in name (RECORDS_BUCKET).
+	bucket string
+	// stageRetry waits for Publish to finish its scenario.
+	stageRetry stageRetry
+	// scenarios are the results of the issue-11 scenarios, in order.
+	scenarios []scenarioResult
 }
 
 func (r *rehearsal) logf(format string, args ...any) {
@@ -126,7 +135,9 @@ func Rehearse(o Options) (err error) {
 		return err
 	}
 	from := r.ecrReg.LogSize()
-	r.runStage("Build", builds, r.execID, r.srcDir(""), nil)
+	// The Build stage fails for two entries, is retried from CodeBuild's
+	// console and then from the pipeline (scenarios.go).
+	r.buildStage(builds)
 	r.checkDrafts(builds)
 	// Calibration: the same count over Build, which does upload layers.
 	if t, err := CountTraffic(r.ecrReg.LogPath, from, r.ecrReg.LogSize(), r.configs); err == nil {
@@ -139,8 +150,9 @@ func Rehearse(o Options) (err error) {
 	}
 	r.runStage("Verify", builds, r.execID, r.srcDir(""), nil)
 	r.recordVerified(builds)
-	r.publish(publishes)
+	r.publish(publishes, builds)
 	r.printTable()
+	r.printScenarios()
 	if len(r.failures) > 0 {
 		return fmt.Errorf("%d failure(s):\n  %s", len(r.failures), strings.Join(r.failures, "\n  "))
 	}
@@ -264,12 +276,39 @@ func (r *rehearsal) setup() error {
 			return err
 		}
 	}
+	// What a Ref or Fn::Sub of a project variable resolves to. A bucket
+	// without a literal name gets one the way CloudFormation names it
+	// (stack-logicalid-suffix, lower case): the commands must take the
+	// name from RECORDS_BUCKET, never assume it.
+	r.refs = map[string]string{"AWS::AccountId": standInAccount, "AWS::Region": standInRegion, "AWS::URLSuffix": "amazonaws.com",
+		"AWS::Partition": "aws", "AWS::StackName": r.pl.StackName}
+	var buckets []string
+	for _, b := range r.pl.Buckets {
+		n := b.Name
+		if n == "" {
+			n = strings.ToLower(r.pl.StackName + "-" + b.LogicalID + "-" + strings.ReplaceAll(NewUUID(), "-", "")[:12])
+		}
+		r.refs[b.LogicalID] = n
+		buckets = append(buckets, n)
+	}
+	for _, a := range r.pl.Stage("Build") {
+		for _, v := range a.ProjectEnv {
+			if v.Name == "RECORDS_BUCKET" {
+				if r.bucket, err = ResolveProjectValue(v.Value, r.refs); err != nil {
+					return fmt.Errorf("the Build project's RECORDS_BUCKET: %w", err)
+				}
+			}
+		}
+	}
+	if r.bucket == "" {
+		return fmt.Errorf("the Build project has no RECORDS_BUCKET: the rehearsal reads the records the commands write there")
+	}
 	r.cfg = &StandInConfig{
 		Registry: r.ecrReg.Addr, User: "AWS", Password: password,
 		Account: standInAccount, Region: standInRegion,
 		Repositories: r.pl.Repositories, StateDir: state,
 		RegistriesConf: regConf, RealDocker: realDocker,
-		PublicRegistry: r.baseReg.Addr,
+		PublicRegistry: r.baseReg.Addr, Buckets: buckets,
 	}
 	if err := r.cfg.Write(r.bin); err != nil {
 		return err
@@ -514,6 +553,9 @@ type runOpts struct {
 	label     string                    // table step suffix
 	mutate    func(Buildspec) Buildspec // edits the stage's buildspec
 	expectErr bool
+	// noActionEnv leaves out the pipeline action's variables: a build
+	// retried from CodeBuild's console, if it does not keep them.
+	noActionEnv bool
 }
 
 // runBuild runs one build-graph entry of an action as CodeBuild would.
@@ -532,7 +574,7 @@ func (r *rehearsal) runBuild(act Action, e Entry, execID, src string, ro *runOpt
 	}
 	logPath := filepath.Join(r.work, "logs", step+"-"+e.ID+".log")
 	os.MkdirAll(filepath.Dir(logPath), 0o755)
-	env, err := r.env(act, e, spec, execID, src, home)
+	env, err := r.env(act, e, spec, execID, src, home, ro != nil && ro.noActionEnv)
 	if err != nil {
 		return RunResult{Err: err, Log: logPath}
 	}
@@ -559,11 +601,10 @@ func removeStore(dir string) {
 	}
 }
 
-func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home string) ([]string, error) {
-	pseudo := map[string]string{"AWS::AccountId": standInAccount, "AWS::Region": standInRegion, "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
+func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home string, noActionEnv bool) ([]string, error) {
 	var project []Var
 	for _, v := range act.ProjectEnv {
-		val, err := ResolveProjectValue(v.Value, pseudo)
+		val, err := ResolveProjectValue(v.Value, r.refs)
 		if err != nil {
 			return nil, fmt.Errorf("project variable %s: %w", v.Name, err)
 		}
@@ -589,6 +630,9 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 		}
 		action = append(action, Var{v.Name, val})
 	}
+	if noActionEnv {
+		action = nil
+	}
 	codebuild := []Var{
 		{"AWS_REGION", standInRegion},
 		{"AWS_DEFAULT_REGION", standInRegion},
@@ -610,7 +654,19 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 // after the entries it depends on (depend-on) have finished, as a batch
 // does. A dependency outside the rehearsed subset counts as finished.
 func (r *rehearsal) runStage(stage string, builds []buildEntry, execID, src string, ro *runOpts) {
-	r.logf("== %s: %d entries", stage, len(builds))
+	r.runBatch(stage, builds, execID, src, ro, func(id, step string, res RunResult) {
+		r.report(id, step, res, ro != nil && ro.expectErr)
+	})
+}
+
+// runBatch runs a batch of a stage's entries (Build or Verify) and hands
+// each result to done with the entry id and the table's step name.
+func (r *rehearsal) runBatch(stage string, builds []buildEntry, execID, src string, ro *runOpts, done func(id, step string, res RunResult)) {
+	label := ""
+	if ro != nil && ro.label != "" {
+		label = " (" + ro.label + ")"
+	}
+	r.logf("== %s%s: %d entries", stage, label, len(builds))
 	entry := func(b buildEntry) (Action, Entry) {
 		if stage == "Verify" {
 			return b.VerifyAct, b.Verify
@@ -627,11 +683,7 @@ func (r *rehearsal) runStage(stage string, builds []buildEntry, execID, src stri
 		b := builds[i]
 		act, e := entry(b)
 		res := r.runBuild(act, e, execID, src, ro)
-		step := strings.ToLower(stage)
-		if ro != nil && ro.label != "" {
-			step += " (" + ro.label + ")"
-		}
-		r.report(e.ID, step, res, ro != nil && ro.expectErr)
+		done(e.ID, strings.ToLower(stage)+label, res)
 	})
 }
 
@@ -720,6 +772,7 @@ func (r *rehearsal) checkDrafts(builds []buildEntry) {
 		}
 		rt, v, arch := b.Build.Get("RUNTIME"), b.Build.Get("VERSION"), b.Build.Get("ARCH")
 		tag := draftTag(v, arch, r.execID)
+		rec, recErr := r.record(r.execID, "build", b.Build)
 		err := func() error {
 			m, err := r.ecr().get(r.repoRef(b.Build.Get("REPOSITORY")), tag)
 			if err != nil {
@@ -735,7 +788,7 @@ func (r *rehearsal) checkDrafts(builds []buildEntry) {
 			r.mu.Lock()
 			r.configs[om.Config.Digest] = true
 			r.mu.Unlock()
-			cfg, err := r.blob(rt, om.Config.Digest)
+			cfg, err := r.blob(b.Build.Get("REPOSITORY"), om.Config.Digest)
 			if err != nil {
 				return err
 			}
@@ -744,7 +797,14 @@ func (r *rehearsal) checkDrafts(builds []buildEntry) {
 			if c.Architecture != arch || c.OS != "linux" {
 				return fmt.Errorf("%s:%s is built for %s/%s, not linux/%s", rt, tag, c.OS, c.Architecture, arch)
 			}
-			r.logf("draft %s:%s = %s (%s, linux/%s, %d layers)", rt, tag, m.Digest, m.MediaType, arch, len(om.Layers))
+			// Build's record names what it pushed.
+			if recErr != nil {
+				return recErr
+			}
+			if rec.Digest != m.Digest || rec.MediaType != m.MediaType || rec.PushedAt == "" {
+				return fmt.Errorf("the Build record of %s names %s (%s, pushed %q), the draft is %s (%s)", tag, rec.Digest, rec.MediaType, rec.PushedAt, m.Digest, m.MediaType)
+			}
+			r.logf("draft %s:%s = %s (%s, linux/%s, %d layers)", b.Build.Get("REPOSITORY"), tag, m.Digest, m.MediaType, arch, len(om.Layers))
 			return nil
 		}()
 		if err != nil {
@@ -774,17 +834,76 @@ func (r *rehearsal) failed(entry, stepPrefix string) bool {
 	return false
 }
 
+// recordVerified keeps, per entry, the digest Verify recorded as passed,
+// after checking that it is the digest Build recorded and the draft's.
 func (r *rehearsal) recordVerified(builds []buildEntry) {
 	for _, b := range builds {
 		if r.failed(b.Verify.ID, "verify") || r.failed(b.Build.ID, "build") {
 			continue
 		}
 		rt, v, arch := b.Build.Get("RUNTIME"), b.Build.Get("VERSION"), b.Build.Get("ARCH")
-		m, err := r.ecr().get(r.repoRef(b.Build.Get("REPOSITORY")), draftTag(v, arch, r.execID))
-		if err != nil || m == nil {
-			r.row(Row{b.Verify.ID, "verified digest", 0, "FAIL", fmt.Sprintf("draft gone after Verify: %v", err)})
-			continue
+		err := func() error {
+			built, err := r.record(r.execID, "build", b.Build)
+			if err != nil {
+				return err
+			}
+			ver, err := r.record(r.execID, "verify", b.Build)
+			if err != nil {
+				return err
+			}
+			if ver.Result != "passed" || ver.Digest != built.Digest || ver.ExecutionID != r.execID {
+				return fmt.Errorf("the verify record says %q for %s in execution %s; Build recorded %s", ver.Result, ver.Digest, ver.ExecutionID, built.Digest)
+			}
+			m, err := r.ecr().get(r.repoRef(b.Build.Get("REPOSITORY")), draftTag(v, arch, r.execID))
+			if err != nil || m == nil {
+				return fmt.Errorf("draft gone after Verify: %v", err)
+			}
+			if m.Digest != ver.Digest {
+				return fmt.Errorf("the draft is %s, Verify passed %s", m.Digest, ver.Digest)
+			}
+			r.verified[rt+"/"+v+"/"+arch] = ver.Digest
+			return nil
+		}()
+		if err != nil {
+			r.row(Row{b.Verify.ID, "verified digest", 0, "FAIL", err.Error()})
 		}
-		r.verified[rt+"/"+v+"/"+arch] = m.Digest
 	}
+}
+
+// Record is the part of a Build, Verify or Publish record the rehearsal reads.
+type Record struct {
+	Stage       string `json:"stage"`
+	ExecutionID string `json:"executionId"`
+	Digest      string `json:"digest"`
+	MediaType   string `json:"mediaType"`
+	PushedAt    string `json:"pushedAt"`
+	Result      string `json:"result"`
+	Index       string `json:"index"`
+	DatedTag    string `json:"datedTag"`
+}
+
+// recordKey is where the commands keep an entry's record of a stage.
+func recordKey(execID, stage string, e Entry) string {
+	k := "executions/" + execID + "/" + stage + "/" + e.Get("RUNTIME") + "/" + e.Get("VERSION")
+	if stage == "publish" {
+		return k + ".json"
+	}
+	return k + "/" + e.Get("ARCH") + ".json"
+}
+
+// record reads an entry's record of a stage back from the bucket's stand-in.
+func (r *rehearsal) record(execID, stage string, e Entry) (Record, error) {
+	var rec Record
+	key := recordKey(execID, stage, e)
+	data, ok, err := r.cfg.GetObject(r.bucket, key)
+	if err != nil {
+		return rec, err
+	}
+	if !ok {
+		return rec, fmt.Errorf("no %s record s3://%s/%s", stage, r.bucket, key)
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return rec, fmt.Errorf("s3://%s/%s: %w", r.bucket, key, err)
+	}
+	return rec, nil
 }

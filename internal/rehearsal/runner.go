@@ -150,6 +150,8 @@ type Traffic struct {
 	// UploadedLayers are the layer digests whose upload completed (the
 	// registry logs no request size: their sizes are looked up after).
 	UploadedLayers []string
+	// ManifestWrites are the manifest PUTs and DELETEs, "METHOD path".
+	ManifestWrites []string
 }
 
 // CountTraffic reads the registry's JSON log from position from to to and
@@ -214,6 +216,9 @@ func CountTraffic(logPath string, from, to int64, configs map[string]bool) (Traf
 			}
 		case strings.Contains(p, "/manifests/"):
 			t.ManifestRequests++
+			if l.Method == http.MethodPut || l.Method == http.MethodDelete {
+				t.ManifestWrites = append(t.ManifestWrites, l.Method+" "+p)
+			}
 		}
 	}
 	return t, sc.Err()
@@ -231,6 +236,7 @@ func (t *Traffic) Add(o Traffic) {
 	t.UploadRequests += o.UploadRequests
 	t.ManifestRequests += o.ManifestRequests
 	t.UploadedLayers = append(t.UploadedLayers, o.UploadedLayers...)
+	t.ManifestWrites = append(t.ManifestWrites, o.ManifestWrites...)
 }
 
 type limitedReader struct {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +35,9 @@ type StandInConfig struct {
 	// PublicRegistry (host:port) stands in for public.ecr.aws, the base
 	// images' registry: `docker login public.ecr.aws` logs in there.
 	PublicRegistry string `json:"publicRegistry"`
+	// Buckets are the S3 buckets of the template, by their stand-in names:
+	// `aws s3 cp` reads and writes objects under StateDir/s3/<bucket>/.
+	Buckets []string `json:"buckets"`
 }
 
 // ConfigName is the stand-ins' configuration file, next to their executable.
@@ -75,6 +78,22 @@ func (c *StandInConfig) Lock() (func(), error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// RLock is Lock for the stand-in's reads: emulating one ECR call may take
+// several registry requests (batch-delete-image deletes a manifest and puts
+// it back under its other tags), and a read in between would see a state
+// ECR never shows. Reads share the lock; writes exclude them.
+func (c *StandInConfig) RLock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -125,28 +144,43 @@ func (c *StandInConfig) PushedAt(repo, digest string) (time.Time, bool, error) {
 }
 
 // Fault is an injected failure: the Nth call of Op (counted from when the
-// fault was set) fails the way a throttled or interrupted API call does.
+// fault was set) fails the way a throttled or interrupted call does. Op is
+// an aws operation (put-image, batch-delete-image, ...) or a docker verb
+// ("buildx build"). With Match set, only calls with an argument that
+// matches it (ECR's wildcard: * only) count: it aims the fault at one
+// entry (its repository, or its draft tag) while a batch runs in parallel.
 type Fault struct {
-	Op string `json:"op"`
-	N  int    `json:"n"`
+	Op    string `json:"op"`
+	N     int    `json:"n"`
+	Match string `json:"match,omitempty"`
+	Calls int    `json:"calls,omitempty"`
 }
 
-func (c *StandInConfig) faultPath() string { return filepath.Join(c.StateDir, "fault.json") }
+func (c *StandInConfig) faultPath() string { return filepath.Join(c.StateDir, "faults.json") }
 
-// SetFault arms a fault (nil clears it) and resets the call counters.
+// SetFault arms one fault (nil clears every fault).
 func (c *StandInConfig) SetFault(f *Fault) error {
-	matches, _ := filepath.Glob(filepath.Join(c.StateDir, "calls-*"))
-	for _, m := range matches {
-		os.Remove(m)
-	}
 	if f == nil {
+		return c.SetFaults(nil)
+	}
+	return c.SetFaults([]Fault{*f})
+}
+
+// SetFaults arms faults, replacing any armed before; each fires once.
+func (c *StandInConfig) SetFaults(fs []Fault) error {
+	unlock, err := c.lockFile("faults.lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if len(fs) == 0 {
 		err := os.Remove(c.faultPath())
 		if os.IsNotExist(err) {
 			return nil
 		}
 		return err
 	}
-	b, _ := json.Marshal(f)
+	b, _ := json.Marshal(fs)
 	return os.WriteFile(c.faultPath(), b, 0o644)
 }
 
@@ -156,28 +190,119 @@ func (c *StandInConfig) FaultPending() bool {
 	return err == nil
 }
 
-// countCall counts a call of op and reports whether the armed fault fires.
-func (c *StandInConfig) countCall(op string) bool {
+// countCall counts a call of op with args and reports whether an armed
+// fault fires. A fault that fires is removed.
+func (c *StandInConfig) countCall(op string, args []string) bool {
+	if !c.FaultPending() {
+		return false
+	}
+	unlock, err := c.lockFile("faults.lock")
+	if err != nil {
+		return false
+	}
+	defer unlock()
 	data, err := os.ReadFile(c.faultPath())
 	if err != nil {
 		return false
 	}
-	var f Fault
-	if json.Unmarshal(data, &f) != nil || f.Op != op {
+	var fs []Fault
+	if json.Unmarshal(data, &fs) != nil {
 		return false
 	}
-	p := filepath.Join(c.StateDir, "calls-"+op)
-	n := 0
-	if b, err := os.ReadFile(p); err == nil {
-		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	fired := false
+	var left []Fault
+	for _, f := range fs {
+		if !fired && f.Op == op && (f.Match == "" || slices.ContainsFunc(args, func(a string) bool { return WildcardMatch(f.Match, a) })) {
+			f.Calls++
+			if f.Calls == f.N {
+				fired = true
+				continue
+			}
+		}
+		left = append(left, f)
 	}
-	n++
-	os.WriteFile(p, []byte(strconv.Itoa(n)), 0o644)
-	if n == f.N {
+	if len(left) == 0 {
 		os.Remove(c.faultPath())
-		return true
+	} else {
+		b, _ := json.Marshal(left)
+		os.WriteFile(c.faultPath(), b, 0o644)
 	}
-	return false
+	return fired
+}
+
+func (c *StandInConfig) lockFile(name string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.StateDir, name), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
+// appendJSONLine appends one JSON line to a state file under a lock of its
+// own: the stand-ins' call logs, which the rehearsal reads back.
+func (c *StandInConfig) appendJSONLine(file string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	unlock, err := c.lockFile(file + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := os.OpenFile(filepath.Join(c.StateDir, file), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readJSONLines reads a state file written by appendJSONLine.
+func readJSONLines[T any](c *StandInConfig, file string) ([]T, error) {
+	data, err := os.ReadFile(filepath.Join(c.StateDir, file))
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if l == "" {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// DockerBuild is one `docker buildx build` the docker stand-in ran (or
+// refused by an injected fault): the rehearsal reads these back to tell a
+// skipped entry from a rebuilt one.
+type DockerBuild struct {
+	Time     time.Time `json:"time"`
+	Tags     []string  `json:"tags"`
+	Platform string    `json:"platform"`
+	Fault    bool      `json:"fault,omitempty"`
+}
+
+const dockerBuildsFile = "docker-builds.jsonl"
+
+// DockerBuilds lists the buildx builds so far.
+func (c *StandInConfig) DockerBuilds() ([]DockerBuild, error) {
+	return readJSONLines[DockerBuild](c, dockerBuildsFile)
 }
 
 // Repo returns the repository called name.

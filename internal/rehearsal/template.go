@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -98,6 +99,31 @@ type Pipeline struct {
 	Path         string
 	Actions      []Action // pipeline order
 	Repositories []Repository
+	// Buckets are the template's AWS::S3::Bucket resources.
+	Buckets []Bucket
+	// Alarms are the template's single-metric CloudWatch alarms, dimension
+	// values unresolved (see ResolveProjectValue).
+	Alarms []RawAlarm
+	// StackName is the stack's name: the template file's name without
+	// ".template.json" (how cdk synth names it), or "EvergreenImages".
+	StackName string
+}
+
+// Bucket is an AWS::S3::Bucket of the template.
+type Bucket struct {
+	LogicalID string
+	Name      string // a literal BucketName, or "" (CloudFormation names it)
+}
+
+// RawAlarm is an alarm as the template states it.
+type RawAlarm struct {
+	LogicalID  string
+	Namespace  string
+	MetricName string
+	Dimensions []RawVar
+	Statistic  string
+	Comparison string
+	Threshold  float64
 }
 
 // Stage returns the actions of a pipeline stage, in order.
@@ -129,6 +155,9 @@ func LoadTemplate(path string) (*Pipeline, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	p.Path = path
+	if n, ok := strings.CutSuffix(filepath.Base(path), ".template.json"); ok && n != "" {
+		p.StackName = n
+	}
 	return p, nil
 }
 
@@ -144,7 +173,7 @@ func ParseTemplate(data []byte) (*Pipeline, error) {
 	}
 	sort.Strings(ids)
 
-	p := &Pipeline{}
+	p := &Pipeline{StackName: "EvergreenImages"}
 	var pipelines []string
 	for _, id := range ids {
 		r := t.Resources[id]
@@ -177,6 +206,43 @@ func ParseTemplate(data []byte) (*Pipeline, error) {
 			p.Repositories = append(p.Repositories, repo)
 		case "AWS::CodePipeline::Pipeline":
 			pipelines = append(pipelines, id)
+		case "AWS::S3::Bucket":
+			var props struct{ BucketName any }
+			if len(r.Properties) > 0 {
+				if err := json.Unmarshal(r.Properties, &props); err != nil {
+					return nil, fmt.Errorf("%s: %w", id, err)
+				}
+			}
+			b := Bucket{LogicalID: id}
+			switch n := props.BucketName.(type) {
+			case nil:
+			case string:
+				b.Name = n
+			default:
+				return nil, fmt.Errorf("%s: BucketName is not a literal; the rehearsal cannot name the bucket", id)
+			}
+			p.Buckets = append(p.Buckets, b)
+		case "AWS::CloudWatch::Alarm":
+			var props struct {
+				Namespace, MetricName, Statistic, ComparisonOperator string
+				Threshold                                            float64
+				Dimensions                                           []struct {
+					Name  string
+					Value any
+				}
+			}
+			if err := json.Unmarshal(r.Properties, &props); err != nil {
+				return nil, fmt.Errorf("%s: %w", id, err)
+			}
+			if props.MetricName == "" {
+				continue // a metric-math or composite alarm: not on a metric the commands put
+			}
+			a := RawAlarm{LogicalID: id, Namespace: props.Namespace, MetricName: props.MetricName,
+				Statistic: props.Statistic, Comparison: props.ComparisonOperator, Threshold: props.Threshold}
+			for _, d := range props.Dimensions {
+				a.Dimensions = append(a.Dimensions, RawVar{d.Name, d.Value})
+			}
+			p.Alarms = append(p.Alarms, a)
 		}
 	}
 	if len(pipelines) != 1 {
@@ -439,14 +505,24 @@ func parseVars(n *yaml.Node) ([]Var, error) {
 }
 
 // ResolveProjectValue turns a project variable's template value into its
-// deployed value: a literal string as is; Fn::Sub with the pseudo
-// parameters in pseudo. Anything else is an error: the rehearsal does not
-// guess a value.
-func ResolveProjectValue(v any, pseudo map[string]string) (string, error) {
+// deployed value: a literal string as is; Ref and Fn::Sub with refs, which
+// maps what a Ref may name (pseudo parameters such as AWS::StackName, and
+// the logical ids the rehearsal stands in for, such as the records bucket)
+// to the value the rehearsal gives it. Anything else is an error: the
+// rehearsal does not guess a value.
+func ResolveProjectValue(v any, refs map[string]string) (string, error) {
+	pseudo := refs
 	switch x := v.(type) {
 	case string:
 		return x, nil
 	case map[string]any:
+		if r, ok := x["Ref"].(string); ok && len(x) == 1 {
+			val, ok := refs[r]
+			if !ok {
+				return "", fmt.Errorf("Ref %s names something the rehearsal does not stand in for", r)
+			}
+			return val, nil
+		}
 		if s, ok := x["Fn::Sub"].(string); ok {
 			out := s
 			for k, val := range pseudo {

@@ -19,7 +19,21 @@ import (
 // buildspecs inlined: no CDK synth, so the test is cheap.
 func template(t *testing.T) []byte {
 	t.Helper()
+	// The project variables as the stack writes them: REGISTRY an Fn::Sub,
+	// RECORDS_BUCKET a Ref to the bucket, STACK_NAME a Ref to the pseudo
+	// parameter (Publish only, with METRIC_NAMESPACE).
+	vars := []any{
+		map[string]any{"Name": "RECORDS_BUCKET", "Type": "PLAINTEXT", "Value": map[string]any{"Ref": "Records"}},
+		map[string]any{"Name": "REGISTRY", "Type": "PLAINTEXT", "Value": map[string]any{"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"}},
+	}
+	publishVars := append(append([]any{}, vars...),
+		map[string]any{"Name": "METRIC_NAMESPACE", "Type": "PLAINTEXT", "Value": "EvergreenImages"},
+		map[string]any{"Name": "STACK_NAME", "Type": "PLAINTEXT", "Value": map[string]any{"Ref": "AWS::StackName"}})
 	project := func(file string) map[string]any {
+		vars := vars
+		if file == "publish.yml" {
+			vars = publishVars
+		}
 		b, err := os.ReadFile(filepath.Join("..", "..", "buildspecs", file))
 		if err != nil {
 			t.Fatal(err)
@@ -27,10 +41,7 @@ func template(t *testing.T) []byte {
 		return map[string]any{"Type": "AWS::CodeBuild::Project", "Properties": map[string]any{
 			"TimeoutInMinutes": 30,
 			"Source":           map[string]any{"Type": "CODEPIPELINE", "BuildSpec": string(b)},
-			"Environment": map[string]any{"EnvironmentVariables": []any{map[string]any{
-				"Name": "REGISTRY", "Type": "PLAINTEXT",
-				"Value": map[string]any{"Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"},
-			}}},
+			"Environment":      map[string]any{"EnvironmentVariables": vars},
 		}}
 	}
 	env := `[{"name":"PIPELINE_EXECUTION_ID","type":"PLAINTEXT","value":"#{codepipeline.PipelineExecutionId}"},{"name":"SOURCE_REVISION","type":"PLAINTEXT","value":"#{SourceVariables.VersionId}"}]`
@@ -45,6 +56,15 @@ func template(t *testing.T) []byte {
 		"Repo": map[string]any{"Type": "AWS::ECR::Repository", "Properties": map[string]any{
 			"RepositoryName": "evergreen/node", "ImageTagMutability": "MUTABLE_WITH_EXCLUSION",
 			"ImageTagMutabilityExclusionFilters": []any{map[string]any{"ImageTagMutabilityExclusionFilterType": "WILDCARD", "ImageTagMutabilityExclusionFilterValue": "*-r20*"}},
+		}},
+		"Records": map[string]any{"Type": "AWS::S3::Bucket", "Properties": map[string]any{"VersioningConfiguration": map[string]any{"Status": "Enabled"}}},
+		"StaleNode22": map[string]any{"Type": "AWS::CloudWatch::Alarm", "Properties": map[string]any{
+			"Namespace": "EvergreenImages", "MetricName": "Fresh", "Statistic": "Sum", "ComparisonOperator": "LessThanThreshold", "Threshold": 1,
+			"Dimensions": []any{
+				map[string]any{"Name": "Runtime", "Value": "node"},
+				map[string]any{"Name": "Stack", "Value": map[string]any{"Ref": "AWS::StackName"}},
+				map[string]any{"Name": "Version", "Value": "22"},
+			},
 		}},
 		"B": project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"),
 		"Pipeline": map[string]any{"Type": "AWS::CodePipeline::Pipeline", "Properties": map[string]any{"Stages": []any{
@@ -101,7 +121,31 @@ func TestParseTemplate(t *testing.T) {
 		}
 	}
 
-	reg, err := ResolveProjectValue(b.ProjectEnv[0].Value, map[string]string{"AWS::AccountId": "1", "AWS::Region": "r", "AWS::URLSuffix": "s"})
+	// Every project variable resolves with the stand-in's references.
+	if len(pl.Buckets) != 1 || pl.Buckets[0].LogicalID != "Records" || pl.Buckets[0].Name != "" {
+		t.Fatalf("buckets: %+v", pl.Buckets)
+	}
+	refs := map[string]string{"AWS::AccountId": "1", "AWS::Region": "r", "AWS::URLSuffix": "s", "AWS::StackName": "Stack", "Records": "stack-records-x"}
+	got := map[string]string{}
+	for _, a := range pl.Actions {
+		for _, v := range a.ProjectEnv {
+			val, err := ResolveProjectValue(v.Value, refs)
+			if err != nil {
+				t.Fatalf("%s %s: %v", a.Stage, v.Name, err)
+			}
+			got[a.Stage+" "+v.Name] = val
+		}
+	}
+	if got["Build RECORDS_BUCKET"] != "stack-records-x" || got["Publish STACK_NAME"] != "Stack" || got["Publish METRIC_NAMESPACE"] != "EvergreenImages" {
+		t.Fatalf("resolved project variables: %v", got)
+	}
+	if len(pl.Alarms) != 1 || pl.Alarms[0].MetricName != "Fresh" || len(pl.Alarms[0].Dimensions) != 3 {
+		t.Fatalf("alarms: %+v", pl.Alarms)
+	}
+	if v, err := ResolveProjectValue(pl.Alarms[0].Dimensions[1].Value, refs); err != nil || v != "Stack" {
+		t.Fatalf("the alarm's Stack dimension: %q %v", v, err)
+	}
+	reg, err := ResolveProjectValue(got["Build REGISTRY"], nil)
 	if err != nil || reg != "1.dkr.ecr.r.s" {
 		t.Fatalf("REGISTRY: %q %v", reg, err)
 	}
