@@ -72,28 +72,20 @@ func (c *StandInConfig) Write(dir string) error {
 // Lock serializes the stand-ins' read-modify-write operations on the
 // registry (ECR's API calls are atomic; the emulation of some takes several
 // registry requests).
-func (c *StandInConfig) Lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(c.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-}
+func (c *StandInConfig) Lock() (func(), error) { return c.flock(syscall.LOCK_EX) }
 
 // RLock is Lock for the stand-in's reads: emulating one ECR call may take
 // several registry requests (batch-delete-image deletes a manifest and puts
 // it back under its other tags), and a read in between would see a state
 // ECR never shows. Reads share the lock; writes exclude them.
-func (c *StandInConfig) RLock() (func(), error) {
+func (c *StandInConfig) RLock() (func(), error) { return c.flock(syscall.LOCK_SH) }
+
+func (c *StandInConfig) flock(how int) (func(), error) {
 	f, err := os.OpenFile(filepath.Join(c.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
 		return nil, err
 	}
