@@ -101,6 +101,12 @@ type Config struct {
 	Signing          bool
 }
 
+// ParameterPrefix is the root of the SSM parameters Publish keeps for
+// consumers: <prefix>/<runtime>/<version>[/<arch>].
+func (c Config) ParameterPrefix() string {
+	return "/" + c.StackName
+}
+
 // RepositoryName is the ECR repository of a runtime.
 func (c Config) RepositoryName(runtime string) string {
 	return c.RepositoryPrefix + runtime
@@ -353,6 +359,13 @@ func readStackName(c *Config, v any) error {
 	}
 	if !stackNameRe.MatchString(s) {
 		return &Error{KeyStackName, fmt.Sprintf("%q is not a CloudFormation stack name", s), "start with a letter; use letters, digits and '-' only, at most 128 characters (e.g. EvergreenImagesStaging)"}
+	}
+	// The stack name is the root of the SSM parameters (ParameterPrefix),
+	// and Parameter Store refuses names that begin with "aws" or "ssm", in
+	// any case (PutParameter, "Parameter names can't be prefixed with aws or
+	// ssm").
+	if l := strings.ToLower(s); strings.HasPrefix(l, "aws") || strings.HasPrefix(l, "ssm") {
+		return &Error{KeyStackName, fmt.Sprintf("%q begins with %q, which Parameter Store refuses as the root of the parameters Publish writes (/%s/<runtime>/<version>)", s, s[:3], s), "choose a name that does not begin with aws or ssm (e.g. EvergreenImages)"}
 	}
 	c.StackName = s
 	return nil

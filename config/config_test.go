@@ -75,6 +75,8 @@ func TestBadValues(t *testing.T) {
 		{map[string]any{KeySigning: float64(1)}, KeySigning, "not true or false"},
 		{map[string]any{KeyStackName: "1stack"}, KeyStackName, "not a CloudFormation stack name"},
 		{map[string]any{KeyStackName: "my_stack"}, KeyStackName, "not a CloudFormation stack name"},
+		{map[string]any{KeyStackName: "AwsImages"}, KeyStackName, "Parameter Store refuses"},
+		{map[string]any{KeyStackName: "ssm-images"}, KeyStackName, "Parameter Store refuses"},
 		{map[string]any{KeyRepositoryPrefix: "Evergreen/"}, KeyRepositoryPrefix, "ECR rejects"},
 		{map[string]any{KeyRepositoryPrefix: "a//"}, KeyRepositoryPrefix, "ECR rejects"},
 		{map[string]any{KeyRepositoryPrefix: "/x"}, KeyRepositoryPrefix, "ECR rejects"},
