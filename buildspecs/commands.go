@@ -16,6 +16,11 @@ package buildspecs
 //   RECORDS_BUCKET         project environment: the stack's records bucket
 //   METRIC_NAMESPACE, STACK_NAME
 //                          project environment (Publish): the freshness metric
+//   PARAMETER_PREFIX       project environment (Publish): the consumers' SSM
+//                          parameters, <prefix>/<runtime>/<version>[/<arch>]
+//   RELEASES, CHANGES_TOPIC_ARN
+//                          project environment (Report): every runtime-version
+//                          as <runtime>/<version>, and the changelog's topic
 //   AWS_REGION             CodeBuild: the build's own region
 //
 // Facts flow down the pipeline through the records bucket, under
@@ -132,8 +137,34 @@ var verifyCommands = []string{
   exit 1
 fi`,
 	verifyGuard + `docker run --rm --platform "linux/$ARCH" --env "EXPECTED_VERSION=$VERSION" --env "EXPECTED_ARCH=$ARCH" --entrypoint self-test "$IMAGE"`,
-	verifyGuard + `RECORD=$(aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq -c --arg d "$BUILT" --arg b "${CODEBUILD_BUILD_ID:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-  'select(.digest == $d) | . + {stage: "verify", result: "passed", selfTest: "passed", verifiedAt: $t, verifyBuildId: $b}') &&
+	verifyGuard + `INVENTORY_START=$(date +%s)`,
+	// The inventory runs in the image, on its own architecture, like the
+	// self-test: what dpkg, node, npm and python report there is what the
+	// image holds (buildspecs/inventory.sh says what it lists).
+	verifyGuard + `INVENTORY_TSV=$(docker run --rm --platform "linux/$ARCH" --entrypoint sh "$IMAGE" -c "$(cat buildspecs/inventory.sh)")`,
+	verifyGuard + `BASE_NAME=$(docker image inspect --format '{{ index .Config.Labels "org.opencontainers.image.base.name" }}' "$IMAGE")`,
+	// The base image's digest for this architecture, read from its registry
+	// now, minutes after Build pulled it: ECR Public allows anonymous
+	// manifest reads. The packages are read from the image itself, so a
+	// base that moved in between shows as a changed base digest with no
+	// package change, never as a missed change.
+	`BASE_DIGEST=""
+if [ -z "${VERIFIED:-}" ] && [ -n "$BASE_NAME" ] && [ "$BASE_NAME" != "<no value>" ]; then
+  BASE_MANIFEST=$(mktemp)
+  docker buildx imagetools inspect --raw "$BASE_NAME" > "$BASE_MANIFEST"
+  BASE_DIGEST=$(jq -r --arg a "$ARCH" '[.manifests[]? | select(.platform.os == "linux" and .platform.architecture == $a) | .digest][0] // empty' "$BASE_MANIFEST")
+  [ -n "$BASE_DIGEST" ] || BASE_DIGEST="sha256:$(sha256sum < "$BASE_MANIFEST" | cut -d ' ' -f 1)"
+fi`,
+	// The recipe: every file of the runtime's folder (Dockerfile, self-test),
+	// so that a changed Dockerfile is a change even when no package moved.
+	verifyGuard + `RECIPE=$(cd "runtimes/$RUNTIME" && find . -type f -exec sha256sum {} + | LC_ALL=C sort -k 2 | sha256sum | cut -d ' ' -f 1)`,
+	verifyGuard + `INVENTORY=$(printf '%s\n' "$INVENTORY_TSV" | jq -R -s -c --arg bn "$BASE_NAME" --arg bd "$BASE_DIGEST" --arg recipe "sha256:$RECIPE" --argjson secs "$(( $(date +%s) - INVENTORY_START ))" \
+  'reduce (split("\n")[] | split("\t") | select(length == 3 and (.[0] | IN("os", "runtime", "npm", "pip")))) as [$k, $n, $v]
+     ({base: {name: (if $bn == "<no value>" then "" else $bn end), digest: $bd}, recipe: $recipe, os: {}, runtime: {}, npm: {}, pip: {}, seconds: $secs};
+      .[$k][$n] = $v)') && [ -n "$INVENTORY" ]`,
+	verifyGuard + `echo "inventory of $IMAGE: $(printf '%s' "$INVENTORY" | jq -r '"\(.os | length) OS packages, runtime \(.runtime | to_entries | map("\(.key) \(.value)") | join(", ")), \(.npm | length) global npm packages, \(.pip | length) Python distributions, base \(.base.digest), in \(.seconds) s"')"`,
+	verifyGuard + `RECORD=$(aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq -c --arg d "$BUILT" --arg b "${CODEBUILD_BUILD_ID:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson inventory "$INVENTORY" \
+  'select(.digest == $d) | . + {stage: "verify", result: "passed", selfTest: "passed", verifiedAt: $t, verifyBuildId: $b, inventory: $inventory}') &&
   { [ -n "$RECORD" ] || { echo "the Build record of $RUNTIME $VERSION $ARCH changed while it was verified: retry the stage" >&2; exit 1; }; } &&
   printf '%s\n' "$RECORD" | aws s3 cp - "$RECORD_PREFIX/verify/$RECORD_PATH"`,
 }
@@ -157,9 +188,21 @@ fi`,
 // published tag before its draft tag goes, because ECR deletes an image
 // with its last tag.
 //
-// Publish emits the freshness metric of the runtime-version last: the
-// staleness alarm watches that metric, per runtime-version, however Publish
-// was run.
+// Publish only what changed. Verify recorded each image's inventory (base
+// digest, recipe, packages); Publish keeps the inventories of what it
+// published under inventories/<runtime>/<version>/<arch>/<digest>.json. When
+// every architecture's verified image holds what the published one holds,
+// the outcome is "unchanged": no tag moves, so the published digests (and
+// the consumers' pins on them) stay; the drafts go. A rollback's hold
+// (holds/<runtime>/<version>.json, make rollback) makes the outcome "held"
+// the same way. Otherwise the outcome is "published", and the record says
+// what changed, per architecture, from the inventories.
+//
+// Whatever the outcome, Publish keeps the consumers' SSM parameters on the
+// published digests (writing one only when its value differs), records the
+// outcome for the Report stage and make status, and emits the freshness
+// metric of the runtime-version last: the staleness alarm watches that
+// metric, per runtime-version, however Publish was run.
 const publishScript = `set -eu
 work=$(mktemp -d)
 short_id=$(printf '%s' "$PIPELINE_EXECUTION_ID" | cut -c1-8)
@@ -238,19 +281,137 @@ load_set() {
   cp "$1.type" "$work/index.type"
 }
 
+# prev_set: what <v> and <v>-<arch> name now, into $work/prev.json
+# ({index, datedTag, pushedAt, images: {arch: digest}}), or null when they do
+# not form one set of exactly this runtime-version's architectures (never
+# published, a partial manual change): then nothing counts as unchanged.
+prev_set() {
+  echo null > "$work/prev.json"
+  get_manifest "imageTag=$VERSION" "$index_types" "$work/prev-index" || return 0
+  # shellcheck disable=SC2086 # one architecture per word
+  [ "$(jq '.manifests | length' "$work/prev-index")" = "$(printf '%s\n' $ARCHITECTURES | wc -l)" ] || return 0
+  echo '{}' > "$work/prev-images"
+  for arch in $ARCHITECTURES; do
+    digest=$(jq -r --arg a "$arch" '[.manifests[] | select(.platform.architecture == $a) | .digest][0] // empty' "$work/prev-index")
+    [ -n "$digest" ] && get_manifest "imageTag=$VERSION-$arch" "$image_types" "$work/prev-$arch" &&
+      [ "$(sha "$work/prev-$arch")" = "$digest" ] || return 0
+    jq -c --arg a "$arch" --arg d "$digest" '. + {($a): $d}' "$work/prev-images" > "$work/prev-images.new"
+    mv "$work/prev-images.new" "$work/prev-images"
+  done
+  aws ecr describe-images --repository-name "$REPOSITORY" --image-ids "imageDigest=$(sha "$work/prev-index")" --output json |
+    jq -c --arg p "$VERSION-r20" --arg index "$(sha "$work/prev-index")" --slurpfile images "$work/prev-images" \
+      '.imageDetails[0] | {index: $index, datedTag: ([.imageTags[]? | select(startswith($p))] | sort | last // ""),
+        pushedAt: (.imagePushedAt // ""), images: $images[0]}' > "$work/prev.json.new"
+  [ -s "$work/prev.json.new" ] || refuse "could not describe what $REPOSITORY:$VERSION names now"
+  mv "$work/prev.json.new" "$work/prev.json"
+}
+
+# inventory ARCH DIGEST FILE: the published inventory of that image, if any.
+inventory() {
+  aws s3 cp "s3://$RECORDS_BUCKET/inventories/$RUNTIME/$VERSION/$1/${2#sha256:}.json" "$3" --only-show-errors 2>/dev/null && [ -s "$3" ]
+}
+
+# changes PREV SET: per architecture, what changed from the images PREV
+# names to those SET names, by their inventories (JSON, into
+# $work/changes.json). An image without an inventory (published before
+# inventories were kept) has previousKnown false. "upgraded" is any change
+# of version: Debian version order is dpkg's to judge, not jq's.
+changes() {
+  echo '{}' > "$work/changes.json"
+  for arch in $ARCHITECTURES; do
+    new=$(jq -r --arg a "$arch" '.[$a]' "$2")
+    old=$(jq -r --arg a "$arch" '.images[$a] // empty' "$1")
+    inventory "$arch" "$new" "$work/new.inv" || refuse "no inventory of the $arch image $new in the records bucket"
+    if [ -n "$old" ] && inventory "$arch" "$old" "$work/old.inv"; then
+      jq -n -c --slurpfile o "$work/old.inv" --slurpfile n "$work/new.inv" '
+        def items: . as $i | [("os", "runtime", "npm", "pip") as $k | ($i[$k] // {}) | to_entries[] | {kind: $k, name: .key, version: .value}];
+        def keyed: map({key: "\(.kind) \(.name)", value: .}) | from_entries;
+        ($o[0] | items) as $old | ($n[0] | items) as $new | ($old | keyed) as $om | ($new | keyed) as $nm |
+        {previousKnown: true,
+         base: (if $o[0].base.digest != $n[0].base.digest then {from: $o[0].base.digest, to: $n[0].base.digest} else null end),
+         recipeChanged: ($o[0].recipe != $n[0].recipe),
+         added: [$new[] | select($om["\(.kind) \(.name)"] == null)],
+         removed: [$old[] | select($nm["\(.kind) \(.name)"] == null)],
+         upgraded: [$new[] | . as $p | $om["\(.kind) \(.name)"] as $q | select($q != null and $q.version != $p.version) | {kind, name, from: $q.version, to: $p.version}]}' > "$work/delta"
+    else
+      jq -c '{previousKnown: false, base: null, recipeChanged: false, added: [], removed: [], upgraded: [],
+        packages: ([.os, .runtime, .npm, .pip] | map(length) | add)}' "$work/new.inv" > "$work/delta"
+    fi
+    jq -c --arg a "$arch" --slurpfile d "$work/delta" '. + {($a): $d[0]}' "$work/changes.json" > "$work/changes.new"
+    mv "$work/changes.new" "$work/changes.json"
+  done
+}
+
+# same_content: every architecture's verified image has the content of the
+# published one (base digest, recipe, packages), by their inventories.
+same_content() {
+  [ "$(jq -c . "$work/prev.json")" != null ] || return 1
+  content='{base: .base.digest, recipe, os, runtime, npm, pip}'
+  for arch in $ARCHITECTURES; do
+    jq '.inventory // empty' "$work/$arch.record" > "$work/$arch.inv"
+    [ -s "$work/$arch.inv" ] || return 1
+    inventory "$arch" "$(jq -r --arg a "$arch" '.images[$a]' "$work/prev.json")" "$work/$arch.published" || return 1
+    [ "$(jq -S -c "$content" "$work/$arch.inv")" = "$(jq -S -c "$content" "$work/$arch.published")" ] || return 1
+  done
+}
+
+# put_param NAME VALUE: a consumer's parameter, written only when its value
+# differs, so that its version (and whatever watches it) moves only with
+# the digest.
+put_param() {
+  have=$(aws ssm get-parameter --name "$1" --query Parameter.Value --output text 2>/dev/null || true)
+  if [ "$have" = "$2" ]; then
+    echo "parameter $1 already holds $2"
+    return 0
+  fi
+  aws ssm put-parameter --name "$1" --value "$2" --type String --overwrite > /dev/null
+  echo "parameter $1 = $2"
+}
+
+remove_drafts() {
+  ids=""
+  for arch in $ARCHITECTURES; do ids="$ids imageTag=$(draft_tag "$arch")"; done
+  # shellcheck disable=SC2086 # one image id per word
+  aws ecr batch-delete-image --repository-name "$REPOSITORY" --image-ids $ids \
+    --query "failures[?failureCode!='ImageNotFound']" --output json > "$work/failures"
+  if [ "$(jq length "$work/failures")" != 0 ]; then
+    cat "$work/failures" >&2
+    exit 1
+  fi
+}
+
 # 2. The commit point: the dated tag. One this execution already wrote wins,
 #    whatever its day (drafts rebuilt after midnight must not make a second
 #    commit point), and its set is completed: a retry after a Publish that
 #    committed to an earlier verified set, or after it finished and removed
-#    the drafts, does not need the drafts.
+#    the drafts, does not need the drafts. What the tags named before the
+#    commit is kept next to the records, for the changelog of a retry (by
+#    then the tags may have moved).
 #    --output json: the CLI applies --query to all pages together.
 dated=$(aws ecr list-images --repository-name "$REPOSITORY" --filter tagStatus=TAGGED \
   --query "imageIds[?starts_with(imageTag, '$VERSION-r20') && ends_with(imageTag, '-$short_id')].imageTag" \
   --output json | jq -r 'sort | .[0] // empty')
+previous="$records/publish/$RUNTIME/$VERSION.previous.json"
 if [ -n "$dated" ] && get_manifest "imageTag=$dated" "$index_types" "$work/dated"; then
   echo "$REPOSITORY:$dated: execution $PIPELINE_EXECUTION_ID committed to $(sha "$work/dated"); completing it"
   load_set "$work/dated"
+  aws s3 cp "$previous" "$work/prev.json" --only-show-errors 2>/dev/null || echo null > "$work/prev.json"
+  outcome=published
 else
+  dated=""
+  prev_set
+  if aws s3 cp "s3://$RECORDS_BUCKET/holds/$RUNTIME/$VERSION.json" "$work/hold" --only-show-errors 2>/dev/null && [ -s "$work/hold" ]; then
+    echo "$RUNTIME $VERSION is held at $(jq -r .to "$work/hold") since $(jq -r .at "$work/hold") by a rollback: its tags do not move (make resume RUNTIME=$RUNTIME VERSION=$VERSION releases it)"
+    outcome=held
+  elif same_content; then
+    echo "$RUNTIME $VERSION: the verified images hold what the published ones hold (base, recipe, packages): the published tags keep their digests"
+    outcome=unchanged
+  else
+    outcome=published
+  fi
+fi
+
+if [ "$outcome" = published ] && [ -z "$dated" ]; then
   # The verified manifests, by digest, and the index of them.
   : > "$work/entries"
   index_type=application/vnd.docker.distribution.manifest.list.v2+json
@@ -267,6 +428,15 @@ else
         platform: ({architecture: $arch, os: "linux"} + (if $arch == "arm64" then {variant: "v8"} else {} end))}' \
       >> "$work/entries"
   done
+  # Before the commit point: the inventories of the images about to be
+  # published (the next Publish compares with them), and what the tags
+  # name now.
+  for arch in $ARCHITECTURES; do
+    jq -c '.inventory // empty' "$work/$arch.record" > "$work/$arch.inv"
+    [ -s "$work/$arch.inv" ] || refuse "the $arch verification record has no inventory (retry the Verify stage)"
+    aws s3 cp "$work/$arch.inv" "s3://$RECORDS_BUCKET/inventories/$RUNTIME/$VERSION/$arch/$(jq -r '.digest | ltrimstr("sha256:")' "$work/$arch.record").json" --only-show-errors
+  done
+  aws s3 cp "$work/prev.json" "$previous" --only-show-errors
   jq -s -j --arg type "$index_type" '{schemaVersion: 2, mediaType: $type, manifests: .}' "$work/entries" > "$work/index"
   printf '%s' "$index_type" > "$work/index.type"
   # The dated tag carries the day Build pushed the images (from the
@@ -285,30 +455,124 @@ else
   fi
 fi
 
-# 3. The moving tags, then the drafts.
-for arch in $ARCHITECTURES; do
-  put_tag "$VERSION-$arch" "$work/$arch"
-done
-put_tag "$VERSION" "$work/index"
-ids=""
-for arch in $ARCHITECTURES; do ids="$ids imageTag=$(draft_tag "$arch")"; done
-# shellcheck disable=SC2086 # one image id per word
-aws ecr batch-delete-image --repository-name "$REPOSITORY" --image-ids $ids \
-  --query "failures[?failureCode!='ImageNotFound']" --output json > "$work/failures"
-if [ "$(jq length "$work/failures")" != 0 ]; then
-  cat "$work/failures" >&2
-  exit 1
+# 3. A publish moves the tags; whatever the outcome, the drafts go.
+if [ "$outcome" = published ]; then
+  for arch in $ARCHITECTURES; do
+    put_tag "$VERSION-$arch" "$work/$arch"
+  done
+  put_tag "$VERSION" "$work/index"
+  echo '{}' > "$work/set"
+  for arch in $ARCHITECTURES; do
+    jq -c --arg a "$arch" --arg d "$(sha "$work/$arch")" '. + {($a): $d}' "$work/set" > "$work/set.new"
+    mv "$work/set.new" "$work/set"
+  done
+  index=$(sha "$work/index")
+  changed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  changes "$work/prev.json" "$work/set"
+else
+  # Unchanged or held: the set is what the tags name now.
+  [ "$(jq -c . "$work/prev.json")" != null ] || refuse "$REPOSITORY:$VERSION and its architecture tags do not form one published set to keep"
+  jq -c .images "$work/prev.json" > "$work/set"
+  index=$(jq -r .index "$work/prev.json")
+  dated=$(jq -r .datedTag "$work/prev.json")
+  changed_at=$( (aws s3 cp "s3://$RECORDS_BUCKET/releases/$RUNTIME/$VERSION.json" - 2>/dev/null || true) | jq -r '.changedAt // empty')
+  [ -n "$changed_at" ] || changed_at=$(jq -r .pushedAt "$work/prev.json")
+  echo '{}' > "$work/changes.json"
 fi
+remove_drafts
 
-# 4. The record of what was published, and the freshness signal.
-jq -n --arg e "$PIPELINE_EXECUTION_ID" --arg r "$RUNTIME" --arg v "$VERSION" --arg repo "$REPOSITORY" \
-  --arg index "$(sha "$work/index")" --arg dated "$dated" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
-  '{stage: "publish", result: "published", executionId: $e, runtime: $r, version: $v, repository: $repo,
-    index: $index, datedTag: $dated, publishedAt: $t}' |
-  aws s3 cp - "$records/publish/$RUNTIME/$VERSION.json"
+# 4. The consumers' parameters: <prefix>/<runtime>/<version> names the
+#    index, .../<arch> each image, by digest.
+put_param "$PARAMETER_PREFIX/$RUNTIME/$VERSION" "$REGISTRY/$REPOSITORY@$index"
+for arch in $ARCHITECTURES; do
+  put_param "$PARAMETER_PREFIX/$RUNTIME/$VERSION/$arch" "$REGISTRY/$REPOSITORY@$(jq -r --arg a "$arch" '.[$a]' "$work/set")"
+done
+
+# 5. The records of the outcome (this execution's, for the Report stage; the
+#    runtime-version's latest, for make status), then the freshness
+#    signal: unchanged and held are fresh too, the check ran.
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+jq -n -c --arg result "$outcome" --arg e "$PIPELINE_EXECUTION_ID" --arg r "$RUNTIME" --arg v "$VERSION" --arg repo "$REPOSITORY" \
+  --arg registry "$REGISTRY" --arg index "$index" --arg dated "$dated" --arg t "$now" --arg changed "$changed_at" \
+  --slurpfile set "$work/set" --slurpfile prev "$work/prev.json" --slurpfile changes "$work/changes.json" \
+  '{stage: "publish", result: $result, executionId: $e, runtime: $r, version: $v, repository: $repo, registry: $registry,
+    index: $index, datedTag: $dated, images: $set[0], previous: $prev[0], changes: $changes[0],
+    publishedAt: $t, checkedAt: $t, changedAt: $changed}' > "$work/publish.json"
+aws s3 cp "$work/publish.json" "$records/publish/$RUNTIME/$VERSION.json" --only-show-errors
+jq -c '{runtime, version, repository, result, executionId, checkedAt, changedAt, index, datedTag, images}' "$work/publish.json" > "$work/release.json"
+aws s3 cp "$work/release.json" "s3://$RECORDS_BUCKET/releases/$RUNTIME/$VERSION.json" --only-show-errors
 aws cloudwatch put-metric-data --namespace "$METRIC_NAMESPACE" --metric-name Fresh --unit Count --value 1 \
   --dimensions "Stack=$STACK_NAME,Runtime=$RUNTIME,Version=$VERSION"
-echo "published $REPOSITORY:$VERSION $(sha "$work/index") ($dated)"`
+echo "$outcome $REPOSITORY:$VERSION $index ($dated)"`
+
+// reportScript writes the execution's changelog, one plain-text summary
+// of every runtime-version's outcome from the Publish records, next to the
+// records (executions/<id>/changelog.txt), and sends it to the changes
+// topic: subscribers to changes are not subscribers to failures. It runs
+// once, after every Publish batch succeeded; a retried Report sends again.
+const reportScript = `set -eu
+work=$(mktemp -d)
+records="s3://$RECORDS_BUCKET/executions/$PIPELINE_EXECUTION_ID"
+
+# Every runtime-version's outcome in this execution, in list order. One
+# without a Publish record is reported as such, not dropped.
+: > "$work/outcomes"
+for release in $RELEASES; do
+  if aws s3 cp "$records/publish/$release.json" "$work/one.json" --only-show-errors 2>/dev/null && [ -s "$work/one.json" ]; then
+    jq -c . "$work/one.json" >> "$work/outcomes"
+  else
+    jq -n -c --arg r "${release%/*}" --arg v "${release#*/}" '{runtime: $r, version: $v, result: "none"}' >> "$work/outcomes"
+  fi
+done
+
+jq -s -r --arg e "$PIPELINE_EXECUTION_ID" --arg s "${SOURCE_REVISION:-}" --arg stack "$STACK_NAME" --arg t "$(date -u '+%Y-%m-%d %H:%M UTC')" '
+  def ref: "\(.registry)/\(.repository)@\(.index)";
+  def count($r): map(select(.result == $r)) | length;
+  def arch($rt): .key as $a | .value |
+    if .previousKnown | not then "  \($a): no inventory of the image it replaces; \(.packages) packages and runtimes now\n"
+    else "  \($a): " + ([
+        (if .base then "base image \(.base.from) -> \(.base.to)" else "base image unchanged" end),
+        (if .recipeChanged then "runtimes/\($rt) changed" else "runtimes/\($rt) unchanged" end),
+        "\(.upgraded | length) upgraded, \(.added | length) added, \(.removed | length) removed"] | join("; ")) + "\n" +
+      (.upgraded | map("    upgraded \(.kind) \(.name) \(.from) -> \(.to)\n") | add // "") +
+      (.added | map("    added    \(.kind) \(.name) \(.version)\n") | add // "") +
+      (.removed | map("    removed  \(.kind) \(.name) \(.version)\n") | add // "")
+    end;
+  "Evergreen images: stack \($stack), execution \($e)\n" +
+  "Source revision \($s), reported \($t)\n\n" +
+  "\(count("published")) published, \(count("unchanged")) unchanged, \(count("held")) held, \(count("none")) without an outcome\n" +
+  (map("\n" +
+    if .result == "published" then
+      "\(.runtime) \(.version): published \(ref) (\(.datedTag))\n" +
+      (if .previous then "  replaces \(.previous.index) (\(.previous.datedTag))\n" else "  first publish of this version\n" end) +
+      (.runtime as $rt | .changes | to_entries | map(arch($rt)) | add // "")
+    elif .result == "unchanged" then
+      "\(.runtime) \(.version): unchanged, stays \(ref) (\(.datedTag)), content of \(.changedAt)\n"
+    elif .result == "held" then
+      "\(.runtime) \(.version): held by a rollback at \(ref) (\(.datedTag)); make resume RUNTIME=\(.runtime) VERSION=\(.version) releases it\n"
+    else
+      "\(.runtime) \(.version): no Publish record in this execution\n"
+    end) | add // "")' "$work/outcomes" > "$work/changelog.txt"
+
+subject=$(jq -s -r --arg stack "$STACK_NAME" '
+  "Evergreen images: \(map(select(.result == "published")) | length) published, \(map(select(.result == "unchanged")) | length) unchanged (\($stack))"' "$work/outcomes" | cut -c 1-100)
+aws s3 cp "$work/changelog.txt" "$records/changelog.txt" --only-show-errors
+# SNS takes at most 256 KB: a longer changelog (a first publish of many
+# versions with every package listed cannot be; a very long list could)
+# is cut, and says where the whole of it is.
+if [ "$(wc -c < "$work/changelog.txt")" -gt 260000 ]; then
+  head -c 250000 "$work/changelog.txt" > "$work/message.txt"
+  printf '\n[cut at 250000 bytes: the whole changelog is %s/changelog.txt]\n' "$records" >> "$work/message.txt"
+else
+  cp "$work/changelog.txt" "$work/message.txt"
+fi
+aws sns publish --topic-arn "$CHANGES_TOPIC_ARN" --subject "$subject" --message "file://$work/message.txt" > /dev/null
+cat "$work/changelog.txt"`
+
+var reportCommands = []string{
+	requireExecutionID,
+	reportScript,
+}
 
 var publishCommands = []string{
 	requireExecutionID,
@@ -325,6 +589,8 @@ func Commands(st Stage) (preBuild, build []string) {
 		return verifyPreBuild, verifyCommands
 	case Publish:
 		return nil, publishCommands
+	case Report:
+		return nil, reportCommands
 	}
 	return nil, nil
 }

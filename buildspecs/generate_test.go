@@ -116,6 +116,9 @@ func parse(t *testing.T, s buildspecs.Spec) doc {
 
 func TestShapeOfEachBuildspec(t *testing.T) {
 	for _, s := range specs {
+		if s.Stage == buildspecs.Report {
+			continue // TestReportBuildspec
+		}
 		d := parse(t, s)
 		// A batch build fails on the string "0.2".
 		if v, ok := d.Version.(float64); !ok || v != 0.2 {
@@ -152,6 +155,42 @@ func TestShapeOfEachBuildspec(t *testing.T) {
 		if strings.Join(ids, ",") != strings.Join(s.Identifiers, ",") {
 			t.Errorf("%s: graph %v, spec says %v", s.FileName(), ids, s.Identifiers)
 		}
+	}
+}
+
+// The Report stage is one plain build after Publish: no batch, and the
+// runtime-versions it reports are the list's releases.
+func TestReportBuildspec(t *testing.T) {
+	last := specs[len(specs)-1]
+	if last.Stage != buildspecs.Report || last.FileName() != "report.yml" {
+		t.Fatalf("the last spec is %s %s, want the report", last.Stage, last.FileName())
+	}
+	var d struct {
+		Version any `yaml:"version"`
+		Env     struct {
+			Variables map[string]string `yaml:"variables"`
+		} `yaml:"env"`
+		Phases map[string]struct {
+			Commands []string `yaml:"commands"`
+		} `yaml:"phases"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(last.Content))
+	dec.KnownFields(true)
+	if err := dec.Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := d.Version.(float64); !ok || v != 0.2 {
+		t.Errorf("version %#v", d.Version)
+	}
+	var want []string
+	for _, r := range list.Releases() {
+		want = append(want, r.Runtime.Name+"/"+r.Version)
+	}
+	if got := d.Env.Variables["RELEASES"]; got != strings.Join(want, " ") {
+		t.Errorf("RELEASES %q, want %q", got, strings.Join(want, " "))
+	}
+	if !strings.Contains(strings.Join(d.Phases["build"].Commands, "\n"), `aws sns publish --topic-arn "$CHANGES_TOPIC_ARN"`) {
+		t.Error("the report is not sent to the changes topic")
 	}
 }
 

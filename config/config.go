@@ -35,6 +35,7 @@ const (
 	KeyDatedRetentionDays  = "evergreen:datedTagRetentionDays"
 	KeyLogRetentionDays    = "evergreen:logRetentionDays"
 	KeyAlarmEmail          = "evergreen:alarmEmail"
+	KeyChangesEmail        = "evergreen:changesEmail"
 	KeyStaleAfterHours     = "evergreen:staleAfterHours"
 	KeyPullAccounts        = "evergreen:pullAccounts"
 	KeyPullOrganization    = "evergreen:pullOrganization"
@@ -79,6 +80,8 @@ type Config struct {
 	LogRetentionDays int
 	// AlarmEmail, if set, is subscribed to the alert topic.
 	AlarmEmail string
+	// ChangesEmail, if set, is subscribed to the changelog topic.
+	ChangesEmail string
 	// StaleAfterHours: a runtime-version's staleness alarm fires after this
 	// long without Publish publishing or confirming it.
 	StaleAfterHours int
@@ -178,6 +181,7 @@ var Keys = []Key{
 	{KeyDatedRetentionDays, "whole number, 1 to 3650", "`90`", "How long a dated tag stays pullable.", readInt(KeyDatedRetentionDays, func(c *Config) *int { return &c.DatedRetentionDays }, 1, 3650, "days a dated tag stays pullable")},
 	{KeyLogRetentionDays, "whole number, 1 to 3653", "`90`", "Retention of build logs and bucket access logs.", readInt(KeyLogRetentionDays, func(c *Config) *int { return &c.LogRetentionDays }, 1, 3653, "CloudWatch Logs retention in days")},
 	{KeyAlarmEmail, "email address", "unset", "Email address subscribed to the alert topic.", readAlarmEmail},
+	{KeyChangesEmail, "email address", "unset", "Email address subscribed to the changelog topic: one plain-text message per execution, what each runtime-version published or kept.", readChangesEmail},
 	// A CloudWatch alarm looks back at most 7 days; the pipeline runs daily.
 	{KeyStaleAfterHours, "whole number, 25 to 168", "`48`", "A runtime-version's staleness alarm fires when Publish has not published or confirmed it for this long.", readInt(KeyStaleAfterHours, func(c *Config) *int { return &c.StaleAfterHours }, 25, maxStaleAfterHours, "hours without a publish before a runtime-version's alarm fires; more than a day, since the pipeline runs daily")},
 	{KeyPullAccounts, "list of account ids", "unset", "AWS account ids allowed to pull the images (read-only).", readPullAccounts},
@@ -578,4 +582,16 @@ func toStrings(v any) ([]string, bool) {
 		return strings.Split(t, ","), true
 	}
 	return nil, false
+}
+
+func readChangesEmail(c *Config, v any) error {
+	s, err := str(KeyChangesEmail, v)
+	if err != nil {
+		return err
+	}
+	if s != "" && !emailRe.MatchString(s) {
+		return &Error{KeyChangesEmail, fmt.Sprintf("%q is not an email address", s), "set the address that receives the changelogs, or remove the key"}
+	}
+	c.ChangesEmail = s
+	return nil
 }

@@ -89,6 +89,9 @@ func TestConcurrencyCapChainsTheBuildGraph(t *testing.T) {
 	limit := stagingConfig().MaxConcurrentBuilds
 	projects := projectsByStage(t, staging)
 	for _, spec := range staging.specs {
+		if !spec.Batch() {
+			continue
+		}
 		var doc struct {
 			Batch struct {
 				Graph []struct {

@@ -2,10 +2,10 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -21,7 +21,9 @@ const GitHubAudience = "sts.amazonaws.com"
 type GitHubAccessProps struct {
 	Config       *config.GitHub
 	Repositories *Repositories
-	Records      awss3.IBucket
+	// Access is what the pipeline's stages are granted; the workflow's jobs
+	// run the same commands, so the role gets the same grants.
+	Access stageAccess
 }
 
 // GitHubAccess lets the GitHub workflow of one repository and branch run the
@@ -72,8 +74,8 @@ func NewGitHubAccess(scope constructs.Construct, id string, p *GitHubAccessProps
 	})
 	// Exactly the CodeBuild stages' grants, and nothing else (grantStage
 	// names each statement after its stage, so the Sids do not collide).
-	for _, st := range buildspecs.Stages {
-		grantStage(a.Role, st, p.Repositories, p.Records)
+	for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
+		grantStage(a.Role, st, p.Access)
 	}
 	return a
 }

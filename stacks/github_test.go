@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/buildspecs"
@@ -56,21 +57,23 @@ func ghSynth(t *testing.T) map[string]any {
 		}}
 		repos := NewRepositories(stack, "Repositories", &RepositoriesProps{List: list, Config: config.Default()})
 		records := awss3.NewBucket(stack, jsii.String("Records"), nil)
+		access := stageAccess{Repositories: repos, Records: records, ParameterPrefix: config.Default().ParameterPrefix(),
+			Changes: awssns.NewTopic(stack, jsii.String("Changes"), nil)}
 		NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{
 			Config:       &config.GitHub{Repository: "acme/evergreen-images", Branch: "main"},
 			Repositories: repos,
-			Records:      records,
+			Access:       access,
 		})
 		NewGitHubAccess(stack, "GitHubImported", &GitHubAccessProps{
 			Config:       &config.GitHub{Repository: "acme/other", Branch: "release", OIDCProviderArn: existingProviderArn},
 			Repositories: repos,
-			Records:      records,
+			Access:       access,
 		})
-		for _, st := range buildspecs.Stages {
+		for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
 			role := awsiam.NewRole(stack, jsii.String("Reference"+title(st)), &awsiam.RoleProps{
 				AssumedBy: awsiam.NewServicePrincipal(jsii.String("codebuild.amazonaws.com"), nil),
 			})
-			grantStage(role, st, repos, records)
+			grantStage(role, st, access)
 		}
 		tpl := assertions.Template_FromStack(stack, nil)
 		b, err := json.Marshal(tpl.ToJSON())
@@ -243,7 +246,7 @@ func TestGitHubRoleImportsAnExistingProvider(t *testing.T) {
 func TestGitHubRoleHasExactlyTheStageGrants(t *testing.T) {
 	tpl := ghSynth(t)
 	var want []string
-	for _, st := range buildspecs.Stages {
+	for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
 		id, _ := roleByPrefix(t, tpl, "Reference"+title(st))
 		want = append(want, grants(t, tpl, id)...)
 	}
@@ -253,7 +256,7 @@ func TestGitHubRoleHasExactlyTheStageGrants(t *testing.T) {
 		id, _ := roleByPrefix(t, tpl, prefix)
 		got := grants(t, tpl, id)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s grants:\n  %s\nwant the union of the three stages':\n  %s", prefix, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			t.Errorf("%s grants:\n  %s\nwant the union of the stages':\n  %s", prefix, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 		}
 	}
 	if len(want) == 0 || !slices.ContainsFunc(want, func(s string) bool { return strings.Contains(s, "ecr:PutImage") }) {

@@ -1,6 +1,8 @@
 package stacks
 
 import (
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -61,6 +63,7 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 		{pl.Roles[buildspecs.Build], true},
 		{pl.Roles[buildspecs.Verify], true},
 		{pl.Roles[buildspecs.Publish], false},
+		{pl.Roles[buildspecs.Report], false},
 	} {
 		suppress(st.role, "AwsSolutions-IAM5",
 			"CDK grants for CodeBuild: read the source artifact from this pipeline's artifact bucket (object keys are per execution), decrypt with this stack's key, write its own log streams and report groups.",
@@ -72,17 +75,25 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 		}
 	}
 	records := *s.Stack.GetLogicalId(pl.Records.Node().DefaultChild().(awscdk.CfnElement))
-	recordFindings := func(stages ...string) []any {
+	recordFindings := func(stages ...buildspecs.Stage) []any {
 		var out []any
 		for _, st := range stages {
-			out = append(out, "Resource::<"+records+".Arn>/"+RecordsPrefix+"*/"+st+"/*")
+			reads, writes := recordPatterns(st)
+			for _, p := range append(reads, writes...) {
+				if f := "Resource::<" + records + ".Arn>/" + p; !slices.Contains(out, any(f)) {
+					out = append(out, f)
+				}
+			}
 		}
 		return out
 	}
-	const recordsReason = "Records of this stack's own records bucket: one execution's, under executions/<execution id>/<stage>/; each stage writes only its own and reads only the stage before's (asserted by stacks tests)."
-	suppress(pl.Roles[buildspecs.Build], "AwsSolutions-IAM5", recordsReason, recordFindings("build"))
-	suppress(pl.Roles[buildspecs.Verify], "AwsSolutions-IAM5", recordsReason, recordFindings("build", "verify"))
-	suppress(pl.Roles[buildspecs.Publish], "AwsSolutions-IAM5", recordsReason, recordFindings("verify", "publish"))
+	const recordsReason = "Records of this stack's own records bucket: under executions/<execution id>/<stage>/ each stage writes only its own and reads only the stage before's; Publish also keeps inventories/, releases/ and reads holds/ (asserted by stacks tests)."
+	for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
+		suppress(pl.Roles[st], "AwsSolutions-IAM5", recordsReason, recordFindings(st))
+	}
+	parameters := "Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter" + cfg.ParameterPrefix() + "/*"
+	const parametersReason = "The consumers' SSM parameters: only this stack's path, <stack name>/<runtime>/<version>[/<arch>], one parameter per runtime-version and architecture (asserted by stacks tests)."
+	suppress(pl.Roles[buildspecs.Publish], "AwsSolutions-IAM5", parametersReason, []any{parameters})
 	suppress(pl.Roles[buildspecs.Publish], "AwsSolutions-IAM5",
 		"cloudwatch:PutMetricData has no resource-level permissions; a cloudwatch:namespace condition holds it to the freshness metric's namespace (asserted by stacks tests).",
 		[]any{"Resource::*"})
@@ -97,7 +108,8 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 		suppress(s.GitHub.Role, "AwsSolutions-IAM5",
 			"docker login: ecr:GetAuthorizationToken, ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken have no resource-level permissions, nor has cloudwatch:PutMetricData (held to its namespace by a condition); they are the only actions on '*' (asserted by stacks tests).",
 			[]any{"Resource::*"})
-		suppress(s.GitHub.Role, "AwsSolutions-IAM5", recordsReason, recordFindings("build", "verify", "publish"))
+		suppress(s.GitHub.Role, "AwsSolutions-IAM5", recordsReason, recordFindings(append(slices.Clone(buildspecs.Stages), buildspecs.Report)...))
+		suppress(s.GitHub.Role, "AwsSolutions-IAM5", parametersReason, []any{parameters})
 	}
 	if cfg.PullOrganization != "" {
 		suppress(s.Repositories.Construct, "AwsSolutions-ECR1",

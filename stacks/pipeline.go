@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscodebuild"
@@ -14,6 +15,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
@@ -27,6 +30,7 @@ var stageTimeouts = map[buildspecs.Stage]int{
 	buildspecs.Build:   60,
 	buildspecs.Verify:  30,
 	buildspecs.Publish: 15,
+	buildspecs.Report:  15,
 }
 
 // maxBatchTimeout is CodeBuild's ceiling for a batch (36 hours).
@@ -78,6 +82,10 @@ type Pipeline struct {
 	// Records holds what each stage established, per execution (digests,
 	// results), for the next stage and for retries.
 	Records awss3.Bucket
+	// Changes is the changelog's topic (the Report stage sends to it).
+	Changes awssns.Topic
+	// Access is what the stages' grants name (the GitHub role's too).
+	Access stageAccess
 	// SourceAsset is nil when a Git source is configured.
 	SourceAsset awss3assets.Asset
 	// Roles are the CodeBuild service roles, one per stage.
@@ -158,12 +166,25 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 		StageName: jsii.String("Source"),
 		Actions:   &[]awscodepipeline.IAction{sourceAction},
 	}}
-	for _, st := range buildspecs.Stages {
+	// The changelog's topic: subscribers to changes are not subscribers to
+	// failures (the alert topic).
+	pl.Changes = awssns.NewTopic(c, jsii.String("Changes"), &awssns.TopicProps{
+		DisplayName: jsii.String("Evergreen images changelog"),
+		MasterKey:   p.Key,
+		EnforceSSL:  jsii.Bool(true),
+	})
+	if p.Config.ChangesEmail != "" {
+		pl.Changes.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Config.ChangesEmail), nil))
+	}
+	access := stageAccess{Repositories: p.Repositories, Records: pl.Records, ParameterPrefix: p.Config.ParameterPrefix(), Changes: pl.Changes}
+	pl.Access = access
+
+	for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
 		role := awsiam.NewRole(c, jsii.String(title(st)+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("codebuild.amazonaws.com"), nil),
 			Description: jsii.String(fmt.Sprintf("CodeBuild %s stage of the evergreen images pipeline", st)),
 		})
-		grantStage(role, st, p.Repositories, pl.Records)
+		grantStage(role, st, access)
 		pl.Roles[st] = role
 		logs := awslogs.NewLogGroup(c, jsii.String(title(st)+"Logs"), &awslogs.LogGroupProps{
 			Retention:     retention(p.Config.LogRetentionDays),
@@ -176,8 +197,22 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			if spec.Stage != st {
 				continue
 			}
-			project := newProject(c, spec, role, logs, p.Key, pl.Records)
+			project := newProject(c, spec, role, logs, p.Key, access)
 			pl.Projects = append(pl.Projects, project)
+			if st == buildspecs.Report {
+				// After every Publish batch: one plain build that writes
+				// and sends the changelog.
+				actions = append(actions, awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
+					ActionName: jsii.String(spec.Name()),
+					Project:    project,
+					Input:      sourceOutput,
+					EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
+						"PIPELINE_EXECUTION_ID": {Value: awscodepipeline.GlobalVariables_ExecutionId()},
+						"SOURCE_REVISION":       {Value: sourceRevision},
+					},
+				}))
+				continue
+			}
 			// A stage too large for one inline buildspec has several
 			// parts, each its own batch. They run side by side, unless
 			// evergreen:maxConcurrentBuilds caps concurrency: the cap holds
@@ -244,15 +279,21 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 	return pl
 }
 
-func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey, records awss3.IBucket) awscodebuild.PipelineProject {
+func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey, a stageAccess) awscodebuild.PipelineProject {
 	timeout := stageTimeouts[spec.Stage]
 	env := map[string]*awscodebuild.BuildEnvironmentVariable{
 		"REGISTRY":       {Value: awscdk.Fn_Sub(jsii.String("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"), nil)},
-		"RECORDS_BUCKET": {Value: records.BucketName()},
+		"RECORDS_BUCKET": {Value: a.Records.BucketName()},
 	}
-	if spec.Stage == buildspecs.Publish {
+	switch spec.Stage {
+	case buildspecs.Publish:
 		env["METRIC_NAMESPACE"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(MetricNamespace)}
 		env["STACK_NAME"] = &awscodebuild.BuildEnvironmentVariable{Value: awscdk.Aws_STACK_NAME()}
+		env["PARAMETER_PREFIX"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(a.ParameterPrefix)}
+	case buildspecs.Report:
+		delete(env, "REGISTRY")
+		env["STACK_NAME"] = &awscodebuild.BuildEnvironmentVariable{Value: awscdk.Aws_STACK_NAME()}
+		env["CHANGES_TOPIC_ARN"] = &awscodebuild.BuildEnvironmentVariable{Value: a.Changes.TopicArn()}
 	}
 	project := awscodebuild.NewPipelineProject(scope, jsii.String(spec.Name()), &awscodebuild.PipelineProjectProps{
 		Description: jsii.String(fmt.Sprintf("%s stage of the evergreen images pipeline (buildspecs/%s)", spec.Stage, spec.FileName())),
@@ -271,13 +312,16 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 			CloudWatch: &awscodebuild.CloudWatchLoggingOptions{LogGroup: logs},
 		},
 	})
-	project.EnableBatchBuilds()
-
-	batchTimeout := BatchTimeout(spec)
 	cfn := project.Node().DefaultChild().(awscodebuild.CfnProject)
 	// The buildspec is inlined byte for byte as generated and committed in
 	// buildspecs/: CDK's BuildSpec helpers would re-serialize it.
 	cfn.AddPropertyOverride(jsii.String("Source.BuildSpec"), jsii.String(string(spec.Content)))
+	if spec.Stage == buildspecs.Report {
+		return project // one plain build, no batch
+	}
+	project.EnableBatchBuilds()
+
+	batchTimeout := BatchTimeout(spec)
 	// EnableBatchBuilds only creates the batch role; restrictions and the
 	// batch timeout are BuildBatchConfig properties.
 	cfn.AddPropertyOverride(jsii.String("BuildBatchConfig.TimeoutInMins"), jsii.Number(float64(batchTimeout)))
@@ -290,7 +334,18 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 // grantStage gives each stage's role exactly the access its commands use: in
 // ECR, and in the records bucket, where each stage writes only its own
 // records and reads only those of the stage before.
-func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories, records awss3.IBucket) {
+// stageAccess is what the stages' grants name.
+type stageAccess struct {
+	Repositories *Repositories
+	Records      awss3.IBucket
+	// ParameterPrefix roots the consumers' SSM parameters (Publish writes
+	// them); Changes is the changelog's topic (Report publishes to it).
+	ParameterPrefix string
+	Changes         awssns.ITopic
+}
+
+func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
+	repos, records := a.Repositories, a.Records
 	var arns []*string
 	for _, n := range repos.Names {
 		arns = append(arns, repos.ByName[n].RepositoryArn())
@@ -320,30 +375,24 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories, reco
 			"ecr:PutImage",
 		}
 	}
-	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		// Sids carry the stage: one role may hold several stages' grants
-		// (the GitHub workflow's role), and IAM refuses duplicate Sids.
-		Sid:       jsii.String(title(st) + "RuntimeRepositories"),
-		Actions:   jsii.Strings(actions...),
-		Resources: &arns,
-	}))
+	if len(actions) > 0 {
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			// Sids carry the stage: one role may hold several stages' grants
+			// (the GitHub workflow's role), and IAM refuses duplicate Sids.
+			Sid:       jsii.String(title(st) + "RuntimeRepositories"),
+			Actions:   jsii.Strings(actions...),
+			Resources: &arns,
+		}))
+	}
 	// Records: each stage writes only its own, and reads only those of the
 	// stage before (and, for a retried Verify, its own). Written out rather
 	// than the CDK's grantRead/grantPut, whose s3:GetObject*, s3:List* and
 	// kms:ReEncrypt* are wider than the commands need.
-	var reads, writes []string
-	switch st {
-	case buildspecs.Build:
-		writes = []string{"build"}
-	case buildspecs.Verify:
-		reads, writes = []string{"build", "verify"}, []string{"verify"}
-	case buildspecs.Publish:
-		reads, writes = []string{"verify"}, []string{"publish"}
-	}
-	objects := func(stages []string) *[]*string {
+	reads, writes := recordPatterns(st)
+	objects := func(patterns []string) *[]*string {
 		var out []*string
-		for _, s := range stages {
-			out = append(out, records.ArnForObjects(jsii.String(RecordsPrefix+"*/"+s+"/*")))
+		for _, p := range patterns {
+			out = append(out, records.ArnForObjects(jsii.String(p)))
 		}
 		return &out
 	}
@@ -376,7 +425,25 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories, reco
 			Conditions: &map[string]any{"StringEquals": map[string]any{"cloudwatch:namespace": MetricNamespace}},
 		}))
 	}
-	if st != buildspecs.Publish {
+	if st == buildspecs.Publish {
+		// The consumers' parameters, and only those: <prefix>/<runtime>/...
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:     jsii.String(title(st) + "ConsumerParameters"),
+			Actions: jsii.Strings("ssm:GetParameter", "ssm:PutParameter"),
+			Resources: &[]*string{awscdk.Fn_Join(jsii.String(""), &[]*string{
+				jsii.String("arn:"), awscdk.Aws_PARTITION(), jsii.String(":ssm:"), awscdk.Aws_REGION(), jsii.String(":"),
+				awscdk.Aws_ACCOUNT_ID(), jsii.String(":parameter" + a.ParameterPrefix + "/*"),
+			})},
+		}))
+	}
+	if st == buildspecs.Report {
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String(title(st) + "Changelog"),
+			Actions:   jsii.Strings("sns:Publish"),
+			Resources: &[]*string{a.Changes.TopicArn()},
+		}))
+	}
+	if st == buildspecs.Build || st == buildspecs.Verify {
 		// docker login; ECR offers no resource-level permission for it.
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String(title(st) + "DockerLogin"),
@@ -395,8 +462,41 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, repos *Repositories, reco
 	}
 }
 
-// RecordsPrefix holds each execution's records: executions/<id>/<stage>/...
-const RecordsPrefix = "executions/"
+// recordPatterns are the records-bucket keys a stage reads and writes.
+// Publish also keeps, outside the expiring executions/ prefix, the
+// inventories of what it published, each runtime-version's latest outcome,
+// and reads the holds a rollback leaves.
+func recordPatterns(st buildspecs.Stage) (reads, writes []string) {
+	switch st {
+	case buildspecs.Build:
+		writes = []string{RecordsPrefix + "*/build/*"}
+	case buildspecs.Verify:
+		reads = []string{RecordsPrefix + "*/build/*", RecordsPrefix + "*/verify/*"}
+		writes = []string{RecordsPrefix + "*/verify/*"}
+	case buildspecs.Publish:
+		reads = []string{RecordsPrefix + "*/verify/*", RecordsPrefix + "*/publish/*", InventoriesPrefix + "*", ReleasesPrefix + "*", HoldsPrefix + "*"}
+		writes = []string{RecordsPrefix + "*/publish/*", InventoriesPrefix + "*", ReleasesPrefix + "*"}
+	case buildspecs.Report:
+		reads = []string{RecordsPrefix + "*/publish/*"}
+		writes = []string{RecordsPrefix + "*/changelog.txt"}
+	}
+	return reads, writes
+}
+
+// The records bucket's prefixes. RecordsPrefix holds each execution's
+// records (executions/<id>/<stage>/..., and its changelog.txt) and expires;
+// the others hold what outlives an execution: the inventories of published
+// images (inventories/<runtime>/<version>/<arch>/<digest>.json), each
+// runtime-version's latest outcome (releases/<runtime>/<version>.json),
+// rollbacks' holds (holds/<runtime>/<version>.json) and their changelog
+// entries (rollbacks/).
+const (
+	RecordsPrefix     = "executions/"
+	InventoriesPrefix = "inventories/"
+	ReleasesPrefix    = "releases/"
+	HoldsPrefix       = "holds/"
+	RollbacksPrefix   = "rollbacks/"
+)
 
 // recordsBucket keeps the stages' records. An execution's records are only
 // needed while it can be retried (its drafts live DraftRetentionDays), and

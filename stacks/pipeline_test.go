@@ -80,6 +80,9 @@ func TestBatchProjects(t *testing.T) {
 	}
 	entries := map[buildspecs.Stage]int{}
 	for _, sp := range def.specs {
+		if !sp.Batch() {
+			continue // TestReportProject
+		}
 		name := sp.FileName()
 		w := want[sp.Stage]
 		builds := len(sp.Identifiers)
@@ -172,8 +175,8 @@ func TestPipelineStagesInOrderWithBatchBuilds(t *testing.T) {
 		for _, st := range stages {
 			names = append(names, st.Name)
 		}
-		if strings.Join(names, ",") != "Source,Build,Verify,Publish" {
-			t.Fatalf("%s: stages %v, want Source, Build, Verify, Publish", c.name, names)
+		if strings.Join(names, ",") != "Source,Build,Verify,Publish,Report" {
+			t.Fatalf("%s: stages %v, want Source, Build, Verify, Publish, Report", c.name, names)
 		}
 		for _, st := range stages[1:] {
 			if st.OnFailure["Result"] != "RETRY" || jsonString(t, st.OnFailure["RetryConfiguration"]) != `{"RetryMode":"FAILED_ACTIONS"}` {
@@ -183,8 +186,8 @@ func TestPipelineStagesInOrderWithBatchBuilds(t *testing.T) {
 				if a.ActionTypeId["Provider"] != "CodeBuild" {
 					t.Errorf("%s: %s/%s is %v, want CodeBuild", c.name, st.Name, a.Name, a.ActionTypeId["Provider"])
 				}
-				if a.Configuration["BatchEnabled"] != "true" {
-					t.Errorf("%s: %s/%s does not run its project as a batch", c.name, st.Name, a.Name)
+				if (a.Configuration["BatchEnabled"] == "true") != (st.Name != "Report") {
+					t.Errorf("%s: %s/%s: BatchEnabled %v, want a batch for every stage but Report", c.name, st.Name, a.Name, a.Configuration["BatchEnabled"])
 				}
 				var env []map[string]string
 				if err := json.Unmarshal([]byte(a.Configuration["EnvironmentVariables"].(string)), &env); err != nil {
@@ -388,4 +391,33 @@ func TestSixtyVersionsFitCodeBuildAndCloudFormation(t *testing.T) {
 		t.Errorf("template: %d resources, %d bytes; limits %d and %d", n, sixty.bytes, stacks.MaxResources, stacks.MaxTemplateBytes)
 	}
 	t.Logf("60 versions: %d parts, %d resources, %d template bytes", len(sixty.specs), n, sixty.bytes)
+}
+
+// The Report stage is one plain build after Publish, with what its commands
+// read: the records bucket, the changes topic, the stack name.
+func TestReportProject(t *testing.T) {
+	projects := projectsByStage(t, def)
+	p := props(projects["report.yml"])
+	if p["BuildBatchConfig"] != nil {
+		t.Error("the report project is a batch project")
+	}
+	if env := p["Environment"].(map[string]any); env["PrivilegedMode"] == true {
+		t.Error("the report project is privileged")
+	}
+	vars := map[string]any{}
+	for _, v := range p["Environment"].(map[string]any)["EnvironmentVariables"].([]any) {
+		vars[v.(map[string]any)["Name"].(string)] = v.(map[string]any)["Value"]
+	}
+	for _, name := range []string{"RECORDS_BUCKET", "CHANGES_TOPIC_ARN", "STACK_NAME"} {
+		if vars[name] == nil {
+			t.Errorf("the report project has no %s", name)
+		}
+	}
+	if got := jsonString(t, vars["CHANGES_TOPIC_ARN"]); !strings.Contains(got, `"Ref":"ImagesChanges`) {
+		t.Errorf("CHANGES_TOPIC_ARN = %s, want the stack's changes topic", got)
+	}
+	_, stages := pipelineStages(t, def)
+	if last := stages[len(stages)-1]; last.Name != "Report" || len(last.Actions) != 1 {
+		t.Errorf("the last pipeline stage is %s with %d actions, want Report with one", last.Name, len(last.Actions))
+	}
 }

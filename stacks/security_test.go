@@ -2,6 +2,7 @@ package stacks_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -263,14 +264,40 @@ func TestConsumersMayOnlyPull(t *testing.T) {
 
 func TestAlerts(t *testing.T) {
 	topics := resources(configured, "AWS::SNS::Topic")
-	if len(topics) != 1 {
-		t.Fatalf("%d topics", len(topics))
+	if len(topics) != 2 {
+		t.Fatalf("%d topics, want the alert topic and the changes topic", len(topics))
 	}
-	topicID := slices.Sorted(maps.Keys(topics))[0]
-	if props(topics[topicID])["KmsMasterKeyId"] == nil {
-		t.Error("the alert topic is not encrypted")
+	for id, tp := range topics {
+		if props(tp)["KmsMasterKeyId"] == nil {
+			t.Errorf("topic %s is not encrypted", id)
+		}
 	}
+	// Subscribers to changes are not subscribers to failures.
 	subs := resources(configured, "AWS::SNS::Subscription")
+	endpoints := map[string]string{}
+	for _, sub := range subs {
+		endpoints[jsonString(t, props(sub)["TopicArn"])] = props(sub)["Endpoint"].(string)
+	}
+	if len(subs) != 2 {
+		t.Errorf("subscriptions %v, want the alert email and the changes email", endpoints)
+	}
+	for arn, e := range endpoints {
+		if strings.Contains(arn, "Changes") != (e == "image-consumers@example.com") {
+			t.Errorf("%s subscribes to %s", e, arn)
+		}
+	}
+	topicID := ""
+	for id := range topics {
+		if strings.HasPrefix(id, "Alerts") {
+			topicID = id
+		}
+	}
+	subs = map[string]map[string]any{}
+	for id, sub := range resources(configured, "AWS::SNS::Subscription") {
+		if strings.Contains(jsonString(t, props(sub)["TopicArn"]), topicID) {
+			subs[id] = sub
+		}
+	}
 	if len(subs) != 1 || props(subs[slices.Sorted(maps.Keys(subs))[0]])["Endpoint"] != "platform@example.com" || props(subs[slices.Sorted(maps.Keys(subs))[0]])["Protocol"] != "email" {
 		t.Errorf("email subscription: %v", subs)
 	}
@@ -344,30 +371,41 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
-// Each stage writes only its own records and reads only the stage before's.
+// Each stage writes only its own records and reads only the stage before's;
+// Publish keeps inventories and releases and reads holds; Report reads the
+// Publish records and writes the changelog. Publish alone writes the
+// consumers' parameters, under the stack's path; Report alone sends to the
+// changes topic.
 func TestRecordsGrants(t *testing.T) {
 	for stage, want := range map[string]struct{ reads, writes []string }{
-		"Build":   {nil, []string{"build"}},
-		"Verify":  {[]string{"build", "verify"}, []string{"verify"}},
-		"Publish": {[]string{"verify"}, []string{"publish"}},
+		"Build":   {nil, []string{"executions/*/build/*"}},
+		"Verify":  {[]string{"executions/*/build/*", "executions/*/verify/*"}, []string{"executions/*/verify/*"}},
+		"Publish": {[]string{"executions/*/publish/*", "executions/*/verify/*", "holds/*", "inventories/*", "releases/*"}, []string{"executions/*/publish/*", "inventories/*", "releases/*"}},
+		"Report":  {[]string{"executions/*/publish/*"}, []string{"executions/*/changelog.txt"}},
 	} {
 		_, stmts := rolePolicies(t, def, "Images"+stage+"Role")
-		var reads, writes []string
+		var reads, writes, parameters, topics []string
 		for _, st := range stmts {
 			for _, r := range st.resources() {
-				i := strings.Index(r, "/executions/*/")
-				if i < 0 {
-					continue
-				}
-				part := strings.Trim(strings.TrimSuffix(r[i+len("/executions/*/"):], `/*"]}`), `"`)
-				part = strings.SplitN(part, "/", 2)[0]
 				switch {
-				case slices.Equal(st.actions(), []string{"s3:GetObject"}):
-					reads = append(reads, part)
-				case slices.Equal(st.actions(), []string{"s3:PutObject"}):
-					writes = append(writes, part)
-				default:
-					t.Errorf("%s: %v on records", stage, st.actions())
+				case strings.Contains(r, `Records`):
+					i := strings.Index(r, `"Arn"]},"/`)
+					if i < 0 {
+						continue // the bucket itself
+					}
+					key := strings.TrimSuffix(r[i+len(`"Arn"]},"/`):], `"]]}`)
+					switch {
+					case slices.Equal(st.actions(), []string{"s3:GetObject"}):
+						reads = append(reads, key)
+					case slices.Equal(st.actions(), []string{"s3:PutObject"}):
+						writes = append(writes, key)
+					default:
+						t.Errorf("%s: %v on records", stage, st.actions())
+					}
+				case strings.Contains(r, ":ssm:"):
+					parameters = append(parameters, fmt.Sprint(st.actions())+" "+r)
+				case strings.Contains(r, "Changes"):
+					topics = append(topics, fmt.Sprint(st.actions()))
 				}
 			}
 		}
@@ -375,6 +413,20 @@ func TestRecordsGrants(t *testing.T) {
 		slices.Sort(writes)
 		if !slices.Equal(reads, want.reads) || !slices.Equal(writes, want.writes) {
 			t.Errorf("%s reads %v and writes %v of the records; want %v and %v", stage, reads, writes, want.reads, want.writes)
+		}
+		if stage == "Publish" {
+			if len(parameters) != 1 || !strings.Contains(parameters[0], "[ssm:GetParameter ssm:PutParameter]") || !strings.Contains(parameters[0], `:parameter/EvergreenImages/*"`) {
+				t.Errorf("Publish's parameter grants %v, want get and put under /EvergreenImages/ only", parameters)
+			}
+		} else if len(parameters) > 0 {
+			t.Errorf("%s may use parameters: %v", stage, parameters)
+		}
+		if stage == "Report" {
+			if len(topics) != 1 || topics[0] != "[sns:Publish]" {
+				t.Errorf("Report's topic grants %v, want sns:Publish on the changes topic", topics)
+			}
+		} else if len(topics) > 0 {
+			t.Errorf("%s may publish to the changes topic: %v", stage, topics)
 		}
 	}
 }

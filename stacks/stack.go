@@ -76,7 +76,7 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		SourceZip:    p.SourceZip,
 	})
 	if p.Config.GitHub != nil {
-		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.Config.GitHub, Repositories: s.Repositories, Records: s.Pipeline.Records})
+		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.Config.GitHub, Repositories: s.Repositories, Access: s.Pipeline.Access})
 		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
 			Description: jsii.String("Set as the GitHub repository variable AWS_ROLE_ARN"),
 			Value:       s.GitHub.Role.RoleArn(),
@@ -118,6 +118,10 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		}),
 	})
 	awscdk.NewCfnOutput(stack, jsii.String("AlertTopic"), &awscdk.CfnOutputProps{Value: s.Alerts.Topic.TopicArn()})
+	awscdk.NewCfnOutput(stack, jsii.String("ChangesTopicArn"), &awscdk.CfnOutputProps{
+		Description: jsii.String("The changelog of every execution, plain text (the Report stage); the GitHub workflow's CHANGES_TOPIC_ARN"),
+		Value:       s.Pipeline.Changes.TopicArn(),
+	})
 	return s
 }
 

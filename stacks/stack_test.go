@@ -91,6 +91,7 @@ func TestMain(m *testing.M) {
 		cfg.PullAccounts = []string{"444455556666", "777788889999"}
 		cfg.PullOrganization = "o-a1b2c3d4e5"
 		cfg.AlarmEmail = "platform@example.com"
+		cfg.ChangesEmail = "image-consumers@example.com"
 		cfg.EnhancedScanning = true
 		cfg.Signing = true
 

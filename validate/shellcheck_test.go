@@ -236,7 +236,9 @@ func TestShellcheck(t *testing.T) {
 		}
 	}
 	phaseScripts := len(scripts)
-	tests := selfTests(t)
+	// The inventory script runs in the images (sh, whatever the base), so
+	// it is linted as a file, like a self-test.
+	tests := append(selfTests(t), "buildspecs/inventory.sh")
 	for _, f := range tests {
 		scripts = append(scripts, &script{origin: f})
 	}
@@ -246,7 +248,7 @@ func TestShellcheck(t *testing.T) {
 	findings := shellcheck(t, unique)
 	report("shellcheck -s sh: %s and multi-line commands of %s (%d unique) and %s in %s",
 		plural(phaseScripts, "phase script", "phase scripts"), plural(nSpecs, "buildspec", "buildspecs"),
-		len(unique)-len(tests), plural(len(tests), "self-test", "self-tests"), since(start))
+		len(unique)-len(tests), plural(len(tests), "script file (self-tests, inventory)", "script files (self-tests, inventory)"), since(start))
 	if len(findings) > 0 {
 		t.Errorf("shellcheck -s sh reports %s:\n  %s", plural(len(findings), "finding", "findings"), strings.Join(findings, "\n  "))
 	}

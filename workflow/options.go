@@ -9,7 +9,7 @@ import "github.com/evergreen-images/evergreen/config"
 // absent). The generator and the drift test both call it, so a change to
 // either value makes the committed workflow stale.
 func OptionsFrom(c config.Config) Options {
-	o := Options{Branch: "main", Schedule: c.Schedule, RepositoryPrefix: c.RepositoryPrefix, StackName: c.StackName}
+	o := Options{Branch: "main", Schedule: c.Schedule, RepositoryPrefix: c.RepositoryPrefix, StackName: c.StackName, ParameterPrefix: c.ParameterPrefix()}
 	if c.GitHub != nil {
 		o.Branch = c.GitHub.Branch
 	}

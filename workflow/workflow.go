@@ -74,6 +74,9 @@ type Options struct {
 	Branch string
 	// StackName is the stack whose freshness alarms the publish job feeds.
 	StackName string
+	// ParameterPrefix roots the consumers' SSM parameters the publish job
+	// keeps (config.ParameterPrefix).
+	ParameterPrefix string
 	// RepositoryPrefix starts every repository name, as in the stack
 	// (evergreen:repositoryPrefix).
 	RepositoryPrefix string
@@ -249,7 +252,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"permissions", mapping("contents", "read", "id-token", "write"),
 			"strategy", imageMatrix(false),
 			"steps", seq(
-				executionID, tools, awsCredentials, registry,
+				// The source: the inventory script and the runtime's folder
+				// (its recipe hash) are read from it.
+				checkout, executionID, tools, awsCredentials, registry,
 				mapping(
 					"name", "Pull and self-test the draft on its own architecture (the Verify stage's commands)",
 					"env", stageEnv(
@@ -273,19 +278,42 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"permissions", mapping("contents", "read", "id-token", "write"),
 			"strategy", strategy(seq(releaseEntries...)),
 			"steps", seq(
-				executionID, awsCredentials,
+				executionID, awsCredentials, registry,
 				mapping(
 					"name", "Publish the verified images (the Publish stage's commands)",
 					"env", stageEnv(
+						"REGISTRY", "${{ steps.registry.outputs.host }}",
 						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
 						"METRIC_NAMESPACE", buildspecs.MetricNamespace,
 						"STACK_NAME", o.StackName,
+						"PARAMETER_PREFIX", o.ParameterPrefix,
 						"RUNTIME", "${{ matrix.runtime }}",
 						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCHITECTURES", "${{ matrix.architectures }}",
 					),
 					"run", literal(publishRun()),
+				),
+			),
+		),
+		"report", mapping(
+			"name", "Report the changelog",
+			"needs", "publish",
+			"if", Publishing(o.Branch),
+			"runs-on", PublishRunner,
+			"timeout-minutes", PublishTimeout,
+			"permissions", mapping("contents", "read", "id-token", "write"),
+			"steps", seq(
+				executionID, awsCredentials,
+				mapping(
+					"name", "Write and send the changelog (the Report stage's commands)",
+					"env", stageEnv(
+						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
+						"CHANGES_TOPIC_ARN", "${{ vars.CHANGES_TOPIC_ARN }}",
+						"STACK_NAME", o.StackName,
+						"RELEASES", buildspecs.Releases(l),
+					),
+					"run", literal(buildspecs.Script(buildspecs.Report)),
 				),
 			),
 		),
