@@ -357,6 +357,9 @@ func TestDockerfilesFollowTheContract(t *testing.T) {
 				"apt-get dist-upgrade -y --no-install-recommends",
 				"rm -rf /var/lib/apt/lists/*",
 				"chmod 0755 /usr/local/bin/self-test",
+				// Verify reads the base image's digest through this label
+				// (the inventory's base), so it must name the FROM exactly.
+				`org.opencontainers.image.base.name="${BASE_REGISTRY}/${BASE_IMAGE}:${VERSION}-${DEBIAN_RELEASE}"`,
 			} {
 				if !strings.Contains(all, want) {
 					t.Errorf("Dockerfile lacks %q", want)
