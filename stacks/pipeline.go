@@ -498,9 +498,12 @@ const (
 	RollbacksPrefix   = "rollbacks/"
 )
 
-// recordsBucket keeps the stages' records. An execution's records are only
-// needed while it can be retried (its drafts live DraftRetentionDays), and
-// are kept a while longer for looking back.
+// recordsBucket keeps the stages' records. An execution's records (and its
+// changelog) are only needed while it can be retried (its drafts live
+// DraftRetentionDays), and are kept a while longer for looking back. The
+// inventories of published images, the latest outcome per runtime-version
+// and rollbacks' holds do not expire: an image unchanged for a year is
+// still compared with its inventory every day (their old versions do).
 func recordsBucket(scope constructs.Construct, key awskms.IKey, accessLogs awss3.IBucket, cfg config.Config) awss3.Bucket {
 	return privateBucket(scope, "Records", key, accessLogs, []*awss3.LifecycleRule{{
 		Prefix:     jsii.String(RecordsPrefix),
