@@ -18,7 +18,12 @@ package buildspecs
 //                          project environment (Publish): the freshness metric
 //   PARAMETER_PREFIX       project environment (Publish): the consumers' SSM
 //                          parameters, <prefix>/<runtime>/<version>[/<arch>]
-//   RELEASES, CHANGES_TOPIC_ARN
+//   VULNERABILITY_GATE     project environment (Verify, Publish): never-worse, off,
+//                          or "CRITICAL=0 HIGH=5" (evergreen:vulnerabilityGate)
+//   SCAN_WAIT_SECONDS, SIGNING
+//                          project environment (Verify): the bound on waiting
+//                          for a scan or a signature; whether ECR signs
+//   RELEASES, CHANGES_TOPIC_ARN, ALERT_TOPIC_ARN
 //                          project environment (Report): every runtime-version
 //                          as <runtime>/<version>, and the changelog's topic
 //   AWS_REGION             CodeBuild: the build's own region
@@ -163,8 +168,117 @@ fi`,
      ({base: {name: (if $bn == "<no value>" then "" else $bn end), digest: $bd}, recipe: $recipe, os: {}, runtime: {}, npm: {}, pip: {}, seconds: $secs};
       .[$k][$n] = $v)') && [ -n "$INVENTORY" ]`,
 	verifyGuard + `echo "inventory of $IMAGE: $(printf '%s' "$INVENTORY" | jq -r '"\(.os | length) OS packages, runtime \(.runtime | to_entries | map("\(.key) \(.value)") | join(", ")), \(.npm | length) global npm packages, \(.pip | length) Python distributions, base \(.base.digest), in \(.seconds) s"')"`,
+	// ECR's scan of the draft, and of the published image it would
+	// replace, for the vulnerability gate in Publish; with signing on, the
+	// draft's signature. Only Verify reads findings.
+	`SCAN='{}'
+PUBLISHED_SCAN=null
+SIGNING_STATUS=null
+if [ -z "${VERIFIED:-}" ]; then
+  scans=$(mktemp -d)
+  # scan_of IMAGE_ID NAME: ECR's scan of the image, waited for until it
+  # ends or the entry's deadline passes, into $scans/NAME.json as {status,
+  # completedAt, counts, findings: [{id, severity, package, version, fix}]}.
+  # Status TIMEOUT is the named outcome of a scan that did not end before
+  # the entry's deadline.
+  # Basic findings carry no fix information (fix null); enhanced
+  # (Inspector) findings say fixAvailable YES, NO or PARTIAL.
+  scan_of() {
+    rm -f "$scans/$2.raw"
+    while :; do
+      status=PENDING
+      if aws ecr describe-image-scan-findings --repository-name "$REPOSITORY" --image-id "$1" --output json > "$scans/$2.raw" 2> "$scans/$2.err"; then
+        status=$(jq -r '.imageScanStatus.status // "PENDING"' "$scans/$2.raw")
+      else
+        rm -f "$scans/$2.raw"
+        # The scan of a just-pushed image may not exist yet.
+        grep -q ScanNotFoundException "$scans/$2.err" || { cat "$scans/$2.err" >&2; return 1; }
+      fi
+      case $status in
+        IN_PROGRESS|PENDING) ;;
+        *) break ;;
+      esac
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        status=TIMEOUT
+        break
+      fi
+      sleep "${SCAN_POLL_SECONDS:-15}"
+    done
+    [ -s "$scans/$2.raw" ] || echo '{}' > "$scans/$2.raw"
+    jq -c --arg s "$status" '{status: $s, description: (.imageScanStatus.description // ""),
+      digest: (.imageId.imageDigest // ""), completedAt: (.imageScanFindings.imageScanCompletedAt // ""),
+      counts: (.imageScanFindings.findingSeverityCounts // {}),
+      findings: ([(.imageScanFindings.findings // [])[] | {id: .name, severity,
+          package: ([.attributes[]? | select(.key == "package_name") | .value][0] // ""),
+          version: ([.attributes[]? | select(.key == "package_version") | .value][0] // ""), fix: null}]
+        + [(.imageScanFindings.enhancedFindings // [])[] | {id: (.packageVulnerabilityDetails.vulnerabilityId // .title), severity,
+          package: (.packageVulnerabilityDetails.vulnerablePackages[0].name // ""),
+          version: (.packageVulnerabilityDetails.vulnerablePackages[0].version // ""), fix: (.fixAvailable // null)}]
+        | unique_by([.id, .package]))}' "$scans/$2.raw" > "$scans/$2.json"
+  }
+  # One bound for every wait of the entry (the scans, the signature), so
+  # that Verify's build timeout holds whatever they do.
+  deadline=$(( $(date +%s) + SCAN_WAIT_SECONDS ))
+  scan_of "imageDigest=$BUILT" draft || exit 1
+  SCAN=$(cat "$scans/draft.json")
+  echo "scan of $IMAGE: $(jq -r '"\(.status): \(.counts | to_entries | map("\(.key) \(.value)") | join(", ") | if . == "" then "no findings" else . end)"' "$scans/draft.json")"
+  case $(jq -r .status "$scans/draft.json") in
+    COMPLETE|ACTIVE) ;;
+    *)
+      if [ "$VULNERABILITY_GATE" != off ]; then
+        if [ "$(jq -r .status "$scans/draft.json")" = TIMEOUT ]; then
+          echo "scan-timeout: ECR's scan of $IMAGE did not end within $SCAN_WAIT_SECONDS s (evergreen:scanWaitMinutes); the vulnerability gate cannot judge it: retry the stage once the scan is complete" >&2
+        else
+          echo "scan-failed: ECR's scan of $IMAGE ended $(jq -r '"\(.status) \(.description)"' "$scans/draft.json"); the vulnerability gate cannot judge it" >&2
+        fi
+        exit 1
+      fi ;;
+  esac
+  # The published image's findings, for the gate and the changelog, as
+  # fresh as the draft's: a basic scan is from the image's push, before
+  # CVEs published since, so it is scanned again when its scan is older
+  # than 20 hours (ECR allows one basic scan per image per 24 hours;
+  # enhanced scanning rescans continuously and refuses the call: both
+  # refusals are fine).
+  if aws ecr describe-image-scan-findings --repository-name "$REPOSITORY" --image-id "imageTag=$VERSION-$ARCH" --output json > "$scans/published.first" 2> "$scans/published.err"; then
+    published=$(jq -r .imageId.imageDigest "$scans/published.first")
+    completed=$(jq -r '.imageScanFindings.imageScanCompletedAt // empty' "$scans/published.first")
+    if [ -z "$completed" ] || [ $(( $(date +%s) - $(date -u -d "$completed" +%s) )) -gt 72000 ]; then
+      aws ecr start-image-scan --repository-name "$REPOSITORY" --image-id "imageDigest=$published" > /dev/null 2>&1 || true
+    fi
+    scan_of "imageDigest=$published" published || exit 1
+    PUBLISHED_SCAN=$(cat "$scans/published.json")
+  elif grep -q -e ImageNotFoundException -e ScanNotFoundException "$scans/published.err"; then
+    echo "$REPOSITORY:$VERSION-$ARCH has no scan to compare with (not published yet, or never scanned)"
+  else
+    cat "$scans/published.err" >&2
+    exit 1
+  fi
+  # With ECR managed signing on, the draft is signed on push: wait for it.
+  if [ "${SIGNING:-false}" = true ]; then
+    while :; do
+      aws ecr describe-image-signing-status --repository-name "$REPOSITORY" --image-id "imageDigest=$BUILT" --output json > "$scans/signing.json"
+      signed=$(jq -r '[.signingStatuses[]?.status] | if length == 0 then "PENDING" elif any(. == "FAILED") then "FAILED" elif all(. == "COMPLETE") then "COMPLETE" else "IN_PROGRESS" end' "$scans/signing.json")
+      case $signed in
+        COMPLETE) break ;;
+        FAILED)
+          echo "signing-failed: $(jq -r '[.signingStatuses[] | select(.status == "FAILED") | "\(.signingProfileArn): \(.failureCode) \(.failureReason)"] | join("; ")' "$scans/signing.json")" >&2
+          exit 1 ;;
+      esac
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        echo "signing-timeout: ECR did not sign $IMAGE within $SCAN_WAIT_SECONDS s (evergreen:scanWaitMinutes)" >&2
+        exit 1
+      fi
+      sleep "${SCAN_POLL_SECONDS:-15}"
+    done
+    SIGNING_STATUS=$(jq -c '{status: "COMPLETE", profiles: [.signingStatuses[].signingProfileArn]}' "$scans/signing.json")
+    echo "signed: $IMAGE"
+  fi
+fi`,
 	verifyGuard + `RECORD=$(aws s3 cp "$RECORD_PREFIX/build/$RECORD_PATH" - | jq -c --arg d "$BUILT" --arg b "${CODEBUILD_BUILD_ID:-}" --arg t "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson inventory "$INVENTORY" \
-  'select(.digest == $d) | . + {stage: "verify", result: "passed", selfTest: "passed", verifiedAt: $t, verifyBuildId: $b, inventory: $inventory}') &&
+  --argjson scan "$SCAN" --argjson published "$PUBLISHED_SCAN" --argjson signing "$SIGNING_STATUS" \
+  'select(.digest == $d) | . + {stage: "verify", result: "passed", selfTest: "passed", verifiedAt: $t, verifyBuildId: $b, inventory: $inventory,
+    scan: $scan, publishedScan: $published, signing: $signing}') &&
   { [ -n "$RECORD" ] || { echo "the Build record of $RUNTIME $VERSION $ARCH changed while it was verified: retry the stage" >&2; exit 1; }; } &&
   printf '%s\n' "$RECORD" | aws s3 cp - "$RECORD_PREFIX/verify/$RECORD_PATH"`,
 }
@@ -411,6 +525,49 @@ else
   fi
 fi
 
+# The vulnerability gate (evergreen:vulnerabilityGate) judges what would be
+# published, on what Verify read of ECR's scans: each architecture's
+# verified image against the published one (never-worse), or against the
+# maximum counts. A blocked runtime-version keeps its published image and
+# its drafts (to be looked at; the lifecycle rule retires them), puts no
+# freshness metric, and the Report stage alerts with the CVEs.
+if [ "$outcome" = published ] && [ -z "$dated" ] && [ "$VULNERABILITY_GATE" != off ]; then
+  : > "$work/gate"
+  for arch in $ARCHITECTURES; do
+    jq -r --arg a "$arch" --arg gate "$VULNERABILITY_GATE" '
+      def n($s): (.counts[$s] // 0);
+      def ids($s): [.findings[]? | select(.severity == $s) | .id] | unique;
+      (.scan // {}) as $new | .publishedScan as $old |
+      if $gate == "never-worse" then
+        if $old == null or ($old.status | IN("COMPLETE", "ACTIVE") | not) then empty
+        else ("CRITICAL", "HIGH") as $s | select(($new | n($s)) > ($old | n($s))) |
+          "\($a): \($s) \($old | n($s)) -> \($new | n($s)); new: \((($new | ids($s)) - ($old | ids($s))) | join(", "))"
+        end
+      else ($gate | split(" ")[] | split("=")) as [$s, $max] | select(($new | n($s)) > ($max | tonumber)) |
+        "\($a): \($s) \($new | n($s)), more than \($max): \($new | ids($s) | join(", "))"
+      end' "$work/$arch.record" >> "$work/gate"
+  done
+  if [ -s "$work/gate" ]; then
+    outcome=blocked
+    echo "the vulnerability gate ($VULNERABILITY_GATE) blocks $RUNTIME $VERSION; its published image stays:" >&2
+    cat "$work/gate" >&2
+  fi
+fi
+if [ "$outcome" = blocked ]; then
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  for arch in $ARCHITECTURES; do jq -c --arg a "$arch" '{($a): .digest}' "$work/$arch.record"; done | jq -s -c add > "$work/blocked-images"
+  jq -n -c --arg e "$PIPELINE_EXECUTION_ID" --arg r "$RUNTIME" --arg v "$VERSION" --arg repo "$REPOSITORY" --arg registry "$REGISTRY" \
+    --arg gate "$VULNERABILITY_GATE" --arg t "$now" --rawfile reasons "$work/gate" \
+    --slurpfile prev "$work/prev.json" --slurpfile blocked "$work/blocked-images" \
+    '{stage: "publish", result: "blocked", executionId: $e, runtime: $r, version: $v, repository: $repo, registry: $registry,
+      gate: $gate, blockedBy: ($reasons | split("\n") | map(select(length > 0))), blockedImages: $blocked[0],
+      index: ($prev[0].index // ""), datedTag: ($prev[0].datedTag // ""), images: ($prev[0].images // {}), previous: $prev[0],
+      checkedAt: $t, changedAt: ($prev[0].pushedAt // "")}' > "$work/publish.json"
+  aws s3 cp "$work/publish.json" "$records/publish/$RUNTIME/$VERSION.json" --only-show-errors
+  echo "blocked $REPOSITORY:$VERSION: it stays $(jq -r '.index' "$work/publish.json")"
+  exit 0
+fi
+
 if [ "$outcome" = published ] && [ -z "$dated" ]; then
   # The verified manifests, by digest, and the index of them.
   : > "$work/entries"
@@ -469,6 +626,19 @@ if [ "$outcome" = published ]; then
   index=$(sha "$work/index")
   changed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   changes "$work/prev.json" "$work/set"
+  # The CVEs fixed and introduced, per architecture, from the scans Verify
+  # read, when the published image is the one this execution verified.
+  for arch in $ARCHITECTURES; do
+    jq -c --arg a "$arch" --arg d "$(jq -r --arg a "$arch" '.[$a]' "$work/set")" '
+      def key: "\(.id) \(.package)";
+      if .digest != $d or .scan == null then {($a): null}
+      else (.scan.findings // []) as $new | (.publishedScan.findings // []) as $old |
+        ($new | map(key)) as $nk | ($old | map(key)) as $ok |
+        {($a): {counts: (.scan.counts // {}), previousCounts: (.publishedScan.counts // null),
+          fixed: [$old[] | select(key as $k | $nk | index($k) | not) | {id, severity, package}],
+          introduced: (if .publishedScan == null then [] else [$new[] | select(key as $k | $ok | index($k) | not) | {id, severity, package}] end)}}
+      end' "$work/$arch.record"
+  done | jq -s -c 'add' > "$work/vulnerabilities.json"
 else
   # Unchanged or held: the set is what the tags name now.
   [ "$(jq -c . "$work/prev.json")" != null ] || refuse "$REPOSITORY:$VERSION and its architecture tags do not form one published set to keep"
@@ -478,6 +648,7 @@ else
   changed_at=$( (aws s3 cp "s3://$RECORDS_BUCKET/releases/$RUNTIME/$VERSION.json" - 2>/dev/null || true) | jq -r '.changedAt // empty')
   [ -n "$changed_at" ] || changed_at=$(jq -r .pushedAt "$work/prev.json")
   echo '{}' > "$work/changes.json"
+  echo '{}' > "$work/vulnerabilities.json"
 fi
 remove_drafts
 
@@ -494,9 +665,9 @@ done
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 jq -n -c --arg result "$outcome" --arg e "$PIPELINE_EXECUTION_ID" --arg r "$RUNTIME" --arg v "$VERSION" --arg repo "$REPOSITORY" \
   --arg registry "$REGISTRY" --arg index "$index" --arg dated "$dated" --arg t "$now" --arg changed "$changed_at" \
-  --slurpfile set "$work/set" --slurpfile prev "$work/prev.json" --slurpfile changes "$work/changes.json" \
+  --slurpfile set "$work/set" --slurpfile prev "$work/prev.json" --slurpfile changes "$work/changes.json" --slurpfile vulns "$work/vulnerabilities.json" \
   '{stage: "publish", result: $result, executionId: $e, runtime: $r, version: $v, repository: $repo, registry: $registry,
-    index: $index, datedTag: $dated, images: $set[0], previous: $prev[0], changes: $changes[0],
+    index: $index, datedTag: $dated, images: $set[0], previous: $prev[0], changes: $changes[0], vulnerabilities: $vulns[0],
     publishedAt: $t, checkedAt: $t, changedAt: $changed}' > "$work/publish.json"
 aws s3 cp "$work/publish.json" "$records/publish/$RUNTIME/$VERSION.json" --only-show-errors
 jq -c '{runtime, version, repository, result, executionId, checkedAt, changedAt, index, datedTag, images}' "$work/publish.json" > "$work/release.json"
@@ -528,6 +699,14 @@ done
 jq -s -r --arg e "$PIPELINE_EXECUTION_ID" --arg s "${SOURCE_REVISION:-}" --arg stack "$STACK_NAME" --arg t "$(date -u '+%Y-%m-%d %H:%M UTC')" '
   def ref: "\(.registry)/\(.repository)@\(.index)";
   def count($r): map(select(.result == $r)) | length;
+  def cves: map("\(.id) (\(.severity), \(.package))") | join(", ");
+  def vulns: .key as $a | .value |
+    "  \($a) findings: \(.counts | to_entries | map("\(.key) \(.value)") | join(", ") | if . == "" then "none" else . end)" +
+    (if .previousCounts == null then " (the image it replaces had no scan)\n"
+     else "; CVEs fixed \(.fixed | length), introduced \(.introduced | length)\n" +
+       (if (.fixed | length) > 0 then "    fixed      \(.fixed | cves)\n" else "" end) +
+       (if (.introduced | length) > 0 then "    introduced \(.introduced | cves)\n" else "" end)
+     end);
   def arch($rt): .key as $a | .value |
     if .previousKnown | not then "  \($a): no inventory of the image it replaces; \(.packages) packages and runtimes now\n"
     else "  \($a): " + ([
@@ -540,12 +719,16 @@ jq -s -r --arg e "$PIPELINE_EXECUTION_ID" --arg s "${SOURCE_REVISION:-}" --arg s
     end;
   "Evergreen images: stack \($stack), execution \($e)\n" +
   "Source revision \($s), reported \($t)\n\n" +
-  "\(count("published")) published, \(count("unchanged")) unchanged, \(count("held")) held, \(count("none")) without an outcome\n" +
+  "\(count("published")) published, \(count("unchanged")) unchanged, \(count("held")) held, \(count("blocked")) blocked, \(count("none")) without an outcome\n" +
   (map("\n" +
     if .result == "published" then
       "\(.runtime) \(.version): published \(ref) (\(.datedTag))\n" +
       (if .previous then "  replaces \(.previous.index) (\(.previous.datedTag))\n" else "  first publish of this version\n" end) +
-      (.runtime as $rt | .changes | to_entries | map(arch($rt)) | add // "")
+      (.runtime as $rt | .changes | to_entries | map(arch($rt)) | add // "") +
+      (.vulnerabilities // {} | to_entries | map(select(.value != null) | vulns) | add // "")
+    elif .result == "blocked" then
+      "\(.runtime) \(.version): BLOCKED by the vulnerability gate (\(.gate)); it stays \(if .index == "" then "unpublished" else ref end)\n" +
+      (.blockedBy | map("  \(.)\n") | add // "")
     elif .result == "unchanged" then
       "\(.runtime) \(.version): unchanged, stays \(ref) (\(.datedTag)), content of \(.changedAt)\n"
     elif .result == "held" then
@@ -557,6 +740,10 @@ jq -s -r --arg e "$PIPELINE_EXECUTION_ID" --arg s "${SOURCE_REVISION:-}" --arg s
 subject=$(jq -s -r --arg stack "$STACK_NAME" '
   "Evergreen images: \(map(select(.result == "published")) | length) published, \(map(select(.result == "unchanged")) | length) unchanged (\($stack))"' "$work/outcomes" | cut -c 1-100)
 aws s3 cp "$work/changelog.txt" "$records/changelog.txt" --only-show-errors
+# Sent once per execution: a retried Report (the stage retries by itself
+# after it fails on a blocked runtime-version) does not send it again.
+sent() { aws s3 cp "$records/report/$1" - --only-show-errors > /dev/null 2>&1; }
+mark() { date -u +%Y-%m-%dT%H:%M:%SZ | aws s3 cp - "$records/report/$1" --only-show-errors; }
 # SNS takes at most 256 KB: a longer changelog (a first publish of many
 # versions with every package listed cannot be; a very long list could)
 # is cut, and says where the whole of it is.
@@ -566,8 +753,31 @@ if [ "$(wc -c < "$work/changelog.txt")" -gt 260000 ]; then
 else
   cp "$work/changelog.txt" "$work/message.txt"
 fi
-aws sns publish --topic-arn "$CHANGES_TOPIC_ARN" --subject "$subject" --message "file://$work/message.txt" > /dev/null
-cat "$work/changelog.txt"`
+if sent changelog; then
+  echo "the changelog of execution $PIPELINE_EXECUTION_ID was sent already"
+else
+  aws sns publish --topic-arn "$CHANGES_TOPIC_ARN" --subject "$subject" --message "file://$work/message.txt" > /dev/null
+  mark changelog
+fi
+cat "$work/changelog.txt"
+
+# A runtime-version the vulnerability gate blocked counts as a failure:
+# the alert topic gets the CVEs, and the stage fails.
+jq -s -r '.[] | select(.result == "blocked") | "\(.runtime) \(.version): \(.blockedBy | join("; "))"' "$work/outcomes" > "$work/blocked.txt"
+if [ -s "$work/blocked.txt" ]; then
+  if ! sent alert; then
+    { echo "The vulnerability gate blocked, in execution $PIPELINE_EXECUTION_ID of stack $STACK_NAME (their published images stay):"
+      cat "$work/blocked.txt"
+      echo
+      echo "The changelog: $records/changelog.txt"; } > "$work/alert.txt"
+    aws sns publish --topic-arn "$ALERT_TOPIC_ARN" --subject "$(printf 'Evergreen images: %s blocked by the vulnerability gate (%s)' "$(wc -l < "$work/blocked.txt" | tr -d ' ')" "$STACK_NAME" | cut -c 1-100)" \
+      --message "file://$work/alert.txt" > /dev/null
+    mark alert
+  fi
+  echo "the vulnerability gate blocked:" >&2
+  cat "$work/blocked.txt" >&2
+  exit 1
+fi`
 
 var reportCommands = []string{
 	requireExecutionID,

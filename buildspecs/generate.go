@@ -213,7 +213,7 @@ func Generate(l *runtimes.List, o Options) ([]Spec, error) {
 // renderReport renders the Report stage's buildspec: no batch, and the
 // runtime-versions whose outcomes it reports as RELEASES, from the list.
 func renderReport(l *runtimes.List) []byte {
-	pre, cmds := Commands(Report)
+	pre, cmds := inlineCommands(Report)
 	doc := reportBuildspec{
 		Version: 0.2,
 		Env:     reportEnv{Variables: variables{{"RELEASES", Releases(l)}}},
@@ -223,6 +223,31 @@ func renderReport(l *runtimes.List) []byte {
 		doc.Phases.PreBuild = nil
 	}
 	return encode(l, Report, 1, 1, doc)
+}
+
+// inlineCommands are a stage's commands as the buildspecs inline them:
+// without their comment lines (shellcheck directives stay). CodeBuild takes
+// at most 25600 characters of inline buildspec, and the comments (the why
+// of each step) are read in buildspecs/commands.go, not in the console;
+// the GitHub workflow keeps them (Script).
+func inlineCommands(st Stage) (pre, build []string) {
+	strip := func(cmds []string) []string {
+		out := make([]string, 0, len(cmds))
+		for _, c := range cmds {
+			var kept []string
+			for _, line := range strings.Split(c, "\n") {
+				t := strings.TrimSpace(line)
+				if strings.HasPrefix(t, "#") && !strings.HasPrefix(t, "# shellcheck ") {
+					continue
+				}
+				kept = append(kept, line)
+			}
+			out = append(out, strings.Join(kept, "\n"))
+		}
+		return out
+	}
+	pre, build = Commands(st)
+	return strip(pre), strip(build)
 }
 
 // Releases is the Report's RELEASES: every runtime-version of the list, as
@@ -382,7 +407,7 @@ func render(l *runtimes.List, st Stage, part, parts int, entries []entry) []byte
 		Version: 0.2, // a number: batch builds fail on the string "0.2"
 		Batch:   batch{FastFail: false, BuildGraph: entries},
 	}
-	pre, cmds := Commands(st)
+	pre, cmds := inlineCommands(st)
 	doc.Phases = phases{Build: phase{cmds}}
 	if len(pre) > 0 {
 		doc.Phases.PreBuild = &phase{pre}

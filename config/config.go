@@ -45,6 +45,8 @@ const (
 	KeyStackName           = "evergreen:stackName"
 	KeyEnhancedScanning    = "evergreen:enhancedScanning"
 	KeySigning             = "evergreen:signing"
+	KeyVulnerabilityGate   = "evergreen:vulnerabilityGate"
+	KeyScanWaitMinutes     = "evergreen:scanWaitMinutes"
 )
 
 // DefaultStackName is the CloudFormation stack `cdk deploy` creates.
@@ -102,6 +104,37 @@ type Config struct {
 	// registry-wide resource.
 	EnhancedScanning bool
 	Signing          bool
+	// VulnerabilityGate is what Publish refuses to publish, judged on ECR's
+	// scans of the verified images; ScanWaitMinutes bounds Verify's wait
+	// for a scan (and, with Signing, for the signature).
+	VulnerabilityGate VulnerabilityGate
+	ScanWaitMinutes   int
+}
+
+// Severities are ECR's finding severities, most severe first.
+var Severities = []string{"CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNDEFINED"}
+
+// VulnerabilityGate: Mode is "never-worse" (no more CRITICAL or HIGH
+// findings than the published image has), "off", or "max" (at most Max[s]
+// findings of each severity s it names).
+type VulnerabilityGate struct {
+	Mode string
+	Max  map[string]int
+}
+
+// Env is the gate as the Verify and Publish commands read it
+// (VULNERABILITY_GATE): never-worse, off, or "CRITICAL=0 HIGH=5".
+func (g VulnerabilityGate) Env() string {
+	if g.Mode != "max" {
+		return g.Mode
+	}
+	var parts []string
+	for _, sev := range Severities {
+		if n, ok := g.Max[sev]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%d", sev, n))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // ParameterPrefix is the root of the SSM parameters Publish keeps for
@@ -188,6 +221,8 @@ var Keys = []Key{
 	{KeyPullOrganization, "organization id", "unset", "AWS Organization id (`o-...`) whose accounts may pull the images.", readPullOrganization},
 	{KeyEnhancedScanning, "true or false", "`false`", "**Account-wide, billed.** Amazon Inspector enhanced scanning, continuous, for this stack's repositories (`AWS::ECR::RegistryScanningConfiguration`, which replaces the registry's whole scanning configuration), and a rule that starts the pipeline when a new CRITICAL finding appears on a published image.", readBool(KeyEnhancedScanning, func(c *Config) *bool { return &c.EnhancedScanning })},
 	{KeySigning, "true or false", "`false`", "**Account-wide.** ECR managed signing of this stack's repositories with an AWS Signer profile the stack creates (`AWS::ECR::SigningConfiguration`, which replaces the registry's signing configuration).", readBool(KeySigning, func(c *Config) *bool { return &c.Signing })},
+	{KeyVulnerabilityGate, "`never-worse`, `off`, or an object", "`never-worse`", "What Publish refuses, judged on ECR's scans of the verified images: `never-worse` refuses a runtime-version whose new image has more CRITICAL or more HIGH findings, on either architecture, than the published one; an object such as `{\"CRITICAL\": 0, \"HIGH\": 5}` refuses more findings of a severity than its maximum; `off` publishes whatever the scans say. A refused runtime-version keeps its published image, the others publish, and the Report stage alerts with the CVEs.", readVulnerabilityGate},
+	{KeyScanWaitMinutes, "whole number, 1 to 20", "`10`", "How long, in all, a Verify entry waits for ECR's scans (of its image, and of the published image it would replace) and, with `evergreen:signing`, for its signature, before it ends the entry with `scan-timeout` (or `signing-timeout`); with `evergreen:vulnerabilityGate` `off`, a scan that does not finish is recorded and the entry passes.", readInt(KeyScanWaitMinutes, func(c *Config) *int { return &c.ScanWaitMinutes }, 1, 20, "Verify's 30-minute build must also pull and test the image")},
 	{KeyGitHub, "object", "unset", "`{\"repository\": \"owner/name\", \"branch\": \"main\"}`: the OIDC role the generated GitHub workflow assumes ([docs/github-actions.md](docs/github-actions.md)).", readGitHub},
 }
 
@@ -206,6 +241,8 @@ func Default() Config {
 		LogRetentionDays:   90,
 		StaleAfterHours:    48,
 		RepositoryPrefix:   DefaultRepositoryPrefix,
+		VulnerabilityGate:  VulnerabilityGate{Mode: "never-worse"},
+		ScanWaitMinutes:    10,
 	}
 }
 
@@ -593,5 +630,42 @@ func readChangesEmail(c *Config, v any) error {
 		return &Error{KeyChangesEmail, fmt.Sprintf("%q is not an email address", s), "set the address that receives the changelogs, or remove the key"}
 	}
 	c.ChangesEmail = s
+	return nil
+}
+
+// readVulnerabilityGate takes "never-worse", "off", or an object of
+// maximum counts per severity, given as JSON (cdk.json) or as a string
+// (-c key='{"CRITICAL": 0}').
+func readVulnerabilityGate(c *Config, v any) error {
+	const fix = `set "never-worse" (the default), "off", or maximum counts per severity such as {"CRITICAL": 0, "HIGH": 5} (severities: CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED)`
+	if s, ok := v.(string); ok {
+		switch s {
+		case "never-worse", "off":
+			c.VulnerabilityGate = VulnerabilityGate{Mode: s}
+			return nil
+		}
+		if !strings.HasPrefix(strings.TrimSpace(s), "{") {
+			return &Error{KeyVulnerabilityGate, fmt.Sprintf("%q is not a gate", s), fix}
+		}
+	}
+	var raw map[string]any
+	if err := decodeObject(v, &raw); err != nil {
+		return &Error{KeyVulnerabilityGate, err.Error(), fix}
+	}
+	if len(raw) == 0 {
+		return &Error{KeyVulnerabilityGate, "the object names no severity", fix}
+	}
+	g := VulnerabilityGate{Mode: "max", Max: map[string]int{}}
+	for sev, n := range raw {
+		if !slices.Contains(Severities, sev) {
+			return &Error{KeyVulnerabilityGate, fmt.Sprintf("%q is not an ECR finding severity", sev), fix}
+		}
+		count, ok := toInt(n)
+		if !ok || count < 0 {
+			return &Error{KeyVulnerabilityGate, fmt.Sprintf("the maximum for %s, %v, is not a whole number of findings", sev, n), fix}
+		}
+		g.Max[sev] = count
+	}
+	c.VulnerabilityGate = g
 	return nil
 }

@@ -51,6 +51,22 @@ func TestValues(t *testing.T) {
 	if _, err := FromContext(map[string]any{KeyRepositoryPrefix: ""}); err != nil {
 		t.Errorf("an empty prefix (bare runtime names) is allowed: %v", err)
 	}
+	for v, want := range map[any]string{
+		"off": "off", "never-worse": "never-worse",
+		`{"HIGH": 5, "CRITICAL": 0}`: "CRITICAL=0 HIGH=5",
+	} {
+		c, err := FromContext(map[string]any{KeyVulnerabilityGate: v})
+		if err != nil || c.VulnerabilityGate.Env() != want {
+			t.Errorf("gate %v: %q, %v; want %q", v, c.VulnerabilityGate.Env(), err, want)
+		}
+	}
+	c, err = FromContext(map[string]any{KeyVulnerabilityGate: map[string]any{"LOW": float64(100)}})
+	if err != nil || c.VulnerabilityGate.Env() != "LOW=100" {
+		t.Errorf("gate object from cdk.json: %v, %v", c.VulnerabilityGate, err)
+	}
+	if d := Default(); d.VulnerabilityGate.Env() != "never-worse" || d.ScanWaitMinutes != 10 {
+		t.Errorf("defaults: gate %q, scan wait %d", d.VulnerabilityGate.Env(), d.ScanWaitMinutes)
+	}
 }
 
 // Each bad value names its key, and the fix says what to write.
@@ -88,6 +104,11 @@ func TestBadValues(t *testing.T) {
 		{map[string]any{KeyPullAccounts: "123"}, KeyPullAccounts, "12-digit"},
 		{map[string]any{KeyGitHub: map[string]any{"repository": "acme/x", "branch": "refs/heads/main"}}, KeyGitHub, "is a ref"},
 		{map[string]any{KeyRuntimeList: ""}, KeyRuntimeList, "empty"},
+		{map[string]any{KeyVulnerabilityGate: "sometimes"}, KeyVulnerabilityGate, "not a gate"},
+		{map[string]any{KeyVulnerabilityGate: map[string]any{"SEVERE": float64(1)}}, KeyVulnerabilityGate, "not an ECR finding severity"},
+		{map[string]any{KeyVulnerabilityGate: `{"HIGH": -1}`}, KeyVulnerabilityGate, "not a whole number"},
+		{map[string]any{KeyVulnerabilityGate: map[string]any{}}, KeyVulnerabilityGate, "names no severity"},
+		{map[string]any{KeyScanWaitMinutes: float64(45)}, KeyScanWaitMinutes, "from 1 to 20"},
 	}
 	for _, tc := range cases {
 		_, err := FromContext(tc.ctx)

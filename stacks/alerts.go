@@ -31,10 +31,9 @@ const (
 
 // AlertsProps configures Alerts.
 type AlertsProps struct {
-	Pipeline awscodepipeline.Pipeline
-	List     *runtimes.List
-	Config   config.Config
-	Key      awskms.IKey
+	List   *runtimes.List
+	Config config.Config
+	Key    awskms.IKey
 }
 
 // Alerts tells people when the pipeline fails and when it silently stops.
@@ -44,6 +43,7 @@ type Alerts struct {
 	FailureRule awsevents.Rule
 	// Stale has one alarm per runtime-version, in list order.
 	Stale []awscloudwatch.Alarm
+	props *AlertsProps
 }
 
 // NewAlerts creates the topic, the failure notification and one staleness
@@ -51,9 +51,12 @@ type Alerts struct {
 // account-level resource (such as a CloudWatch Logs resource policy, of
 // which a region holds 10): EventBridge writes to SNS, and Publish puts the
 // freshness metric itself.
+//
+// The topic comes first (the Report stage sends to it), the rules and
+// alarms once the pipeline exists (Watch).
 func NewAlerts(scope constructs.Construct, id string, p *AlertsProps) *Alerts {
 	c := constructs.NewConstruct(scope, &id)
-	a := &Alerts{Construct: c}
+	a := &Alerts{Construct: c, props: p}
 	a.Topic = awssns.NewTopic(c, jsii.String("Topic"), &awssns.TopicProps{
 		DisplayName: jsii.String("Evergreen images pipeline alerts"),
 		MasterKey:   p.Key,
@@ -62,8 +65,14 @@ func NewAlerts(scope constructs.Construct, id string, p *AlertsProps) *Alerts {
 	if p.Config.AlarmEmail != "" {
 		a.Topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Config.AlarmEmail), nil))
 	}
+	return a
+}
 
-	pipelineName := p.Pipeline.PipelineName()
+// Watch adds the failure notification of the pipeline and the staleness
+// alarms.
+func (a *Alerts) Watch(pipeline awscodepipeline.Pipeline) {
+	c, p := a.Construct, a.props
+	pipelineName := pipeline.PipelineName()
 	a.FailureRule = awsevents.NewRule(c, jsii.String("Failed"), &awsevents.RuleProps{
 		Description: jsii.String("Notifies the alert topic when an execution of the images pipeline fails"),
 		EventPattern: &awsevents.EventPattern{
@@ -136,5 +145,4 @@ func NewAlerts(scope constructs.Construct, id string, p *AlertsProps) *Alerts {
 		Actions:    jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"),
 		Resources:  jsii.Strings("*"),
 	}), nil)
-	return a
 }

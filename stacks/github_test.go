@@ -58,7 +58,7 @@ func ghSynth(t *testing.T) map[string]any {
 		repos := NewRepositories(stack, "Repositories", &RepositoriesProps{List: list, Config: config.Default()})
 		records := awss3.NewBucket(stack, jsii.String("Records"), nil)
 		access := stageAccess{Repositories: repos, Records: records, ParameterPrefix: config.Default().ParameterPrefix(),
-			Changes: awssns.NewTopic(stack, jsii.String("Changes"), nil)}
+			Changes: awssns.NewTopic(stack, jsii.String("Changes"), nil), Alerts: awssns.NewTopic(stack, jsii.String("Alerts"), nil)}
 		NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{
 			Config:       &config.GitHub{Repository: "acme/evergreen-images", Branch: "main"},
 			Repositories: repos,

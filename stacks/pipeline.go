@@ -69,6 +69,9 @@ type PipelineProps struct {
 	// SourceZip is the repository's committed files (internal/source), the
 	// pipeline's source when Config.Source is nil.
 	SourceZip string
+	// Alerts is the alert topic: the Report stage sends what the
+	// vulnerability gate blocked to it.
+	Alerts awssns.ITopic
 }
 
 // Pipeline is the V2 pipeline with its source, its three batch stages and the
@@ -176,7 +179,8 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 	if p.Config.ChangesEmail != "" {
 		pl.Changes.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Config.ChangesEmail), nil))
 	}
-	access := stageAccess{Repositories: p.Repositories, Records: pl.Records, ParameterPrefix: p.Config.ParameterPrefix(), Changes: pl.Changes}
+	access := stageAccess{Repositories: p.Repositories, Records: pl.Records, ParameterPrefix: p.Config.ParameterPrefix(), Changes: pl.Changes,
+		Alerts: p.Alerts, Signing: p.Config.Signing}
 	pl.Access = access
 
 	for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
@@ -197,7 +201,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			if spec.Stage != st {
 				continue
 			}
-			project := newProject(c, spec, role, logs, p.Key, access)
+			project := newProject(c, spec, role, logs, p.Key, access, p.Config)
 			pl.Projects = append(pl.Projects, project)
 			if st == buildspecs.Report {
 				// After every Publish batch: one plain build that writes
@@ -279,14 +283,20 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 	return pl
 }
 
-func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey, a stageAccess) awscodebuild.PipelineProject {
+func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey, a stageAccess, cfg config.Config) awscodebuild.PipelineProject {
 	timeout := stageTimeouts[spec.Stage]
 	env := map[string]*awscodebuild.BuildEnvironmentVariable{
 		"REGISTRY":       {Value: awscdk.Fn_Sub(jsii.String("${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}"), nil)},
 		"RECORDS_BUCKET": {Value: a.Records.BucketName()},
 	}
+	gate := &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(cfg.VulnerabilityGate.Env())}
 	switch spec.Stage {
+	case buildspecs.Verify:
+		env["VULNERABILITY_GATE"] = gate
+		env["SCAN_WAIT_SECONDS"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(fmt.Sprint(cfg.ScanWaitMinutes * 60))}
+		env["SIGNING"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(fmt.Sprint(cfg.Signing))}
 	case buildspecs.Publish:
+		env["VULNERABILITY_GATE"] = gate
 		env["METRIC_NAMESPACE"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(MetricNamespace)}
 		env["STACK_NAME"] = &awscodebuild.BuildEnvironmentVariable{Value: awscdk.Aws_STACK_NAME()}
 		env["PARAMETER_PREFIX"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(a.ParameterPrefix)}
@@ -294,6 +304,7 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 		delete(env, "REGISTRY")
 		env["STACK_NAME"] = &awscodebuild.BuildEnvironmentVariable{Value: awscdk.Aws_STACK_NAME()}
 		env["CHANGES_TOPIC_ARN"] = &awscodebuild.BuildEnvironmentVariable{Value: a.Changes.TopicArn()}
+		env["ALERT_TOPIC_ARN"] = &awscodebuild.BuildEnvironmentVariable{Value: a.Alerts.TopicArn()}
 	}
 	project := awscodebuild.NewPipelineProject(scope, jsii.String(spec.Name()), &awscodebuild.PipelineProjectProps{
 		Description: jsii.String(fmt.Sprintf("%s stage of the evergreen images pipeline (buildspecs/%s)", spec.Stage, spec.FileName())),
@@ -342,6 +353,10 @@ type stageAccess struct {
 	// them); Changes is the changelog's topic (Report publishes to it).
 	ParameterPrefix string
 	Changes         awssns.ITopic
+	// Alerts is the alert topic (Report sends what the gate blocked);
+	// Signing: Verify waits for ECR's signature.
+	Alerts  awssns.ITopic
+	Signing bool
 }
 
 func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
@@ -364,7 +379,13 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
 			"ecr:UploadLayerPart",
 		}
 	case buildspecs.Verify:
-		actions = pullActions
+		// pull, and read ECR's scans (the only stage that reads findings);
+		// a basic scan of the published image is started again when it
+		// is older than the draft's by a day
+		actions = append(slices.Clone(pullActions), "ecr:DescribeImageScanFindings", "ecr:StartImageScan")
+		if a.Signing {
+			actions = append(actions, "ecr:DescribeImageSigningStatus")
+		}
 	case buildspecs.Publish:
 		// manifests and tags only: no layer upload, no layer download
 		actions = []string{
@@ -440,7 +461,7 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String(title(st) + "Changelog"),
 			Actions:   jsii.Strings("sns:Publish"),
-			Resources: &[]*string{a.Changes.TopicArn()},
+			Resources: &[]*string{a.Changes.TopicArn(), a.Alerts.TopicArn()},
 		}))
 	}
 	if st == buildspecs.Build || st == buildspecs.Verify {
@@ -477,8 +498,8 @@ func recordPatterns(st buildspecs.Stage) (reads, writes []string) {
 		reads = []string{RecordsPrefix + "*/verify/*", RecordsPrefix + "*/publish/*", InventoriesPrefix + "*", ReleasesPrefix + "*", HoldsPrefix + "*"}
 		writes = []string{RecordsPrefix + "*/publish/*", InventoriesPrefix + "*", ReleasesPrefix + "*"}
 	case buildspecs.Report:
-		reads = []string{RecordsPrefix + "*/publish/*"}
-		writes = []string{RecordsPrefix + "*/changelog.txt"}
+		reads = []string{RecordsPrefix + "*/publish/*", RecordsPrefix + "*/report/*"}
+		writes = []string{RecordsPrefix + "*/changelog.txt", RecordsPrefix + "*/report/*"}
 	}
 	return reads, writes
 }

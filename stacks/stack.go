@@ -68,13 +68,16 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	}), nil)
 
 	s.Repositories = NewRepositories(stack, "Repositories", &RepositoriesProps{List: p.List, Config: p.Config})
+	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{List: p.List, Config: p.Config, Key: s.Key})
 	s.Pipeline = NewPipeline(stack, "Images", &PipelineProps{
 		Specs:        p.Specs,
 		Repositories: s.Repositories,
 		Config:       p.Config,
 		Key:          s.Key,
 		SourceZip:    p.SourceZip,
+		Alerts:       s.Alerts.Topic,
 	})
+	s.Alerts.Watch(s.Pipeline.Pipeline)
 	if p.Config.GitHub != nil {
 		s.GitHub = NewGitHubAccess(stack, "GitHub", &GitHubAccessProps{Config: p.Config.GitHub, Repositories: s.Repositories, Access: s.Pipeline.Access})
 		awscdk.NewCfnOutput(stack, jsii.String("GitHubRoleArn"), &awscdk.CfnOutputProps{
@@ -93,7 +96,6 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 			})
 		}
 	}
-	s.Alerts = NewAlerts(stack, "Alerts", &AlertsProps{Pipeline: s.Pipeline.Pipeline, List: p.List, Config: p.Config, Key: s.Key})
 
 	s.suppressNagFindings(p.Config)
 

@@ -9,7 +9,8 @@ import "github.com/evergreen-images/evergreen/config"
 // absent). The generator and the drift test both call it, so a change to
 // either value makes the committed workflow stale.
 func OptionsFrom(c config.Config) Options {
-	o := Options{Branch: "main", Schedule: c.Schedule, RepositoryPrefix: c.RepositoryPrefix, StackName: c.StackName, ParameterPrefix: c.ParameterPrefix()}
+	o := Options{Branch: "main", Schedule: c.Schedule, RepositoryPrefix: c.RepositoryPrefix, StackName: c.StackName, ParameterPrefix: c.ParameterPrefix(),
+		VulnerabilityGate: c.VulnerabilityGate.Env(), ScanWaitSeconds: c.ScanWaitMinutes * 60, Signing: c.Signing}
 	if c.GitHub != nil {
 		o.Branch = c.GitHub.Branch
 	}

@@ -77,6 +77,11 @@ type Options struct {
 	// ParameterPrefix roots the consumers' SSM parameters the publish job
 	// keeps (config.ParameterPrefix).
 	ParameterPrefix string
+	// VulnerabilityGate, ScanWaitSeconds and Signing are what the verify
+	// and publish jobs judge scans by, as the CodeBuild projects do.
+	VulnerabilityGate string
+	ScanWaitSeconds   int
+	Signing           bool
 	// RepositoryPrefix starts every repository name, as in the stack
 	// (evergreen:repositoryPrefix).
 	RepositoryPrefix string
@@ -264,6 +269,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
 						"ARCH", "${{ matrix.arch }}",
+						"VULNERABILITY_GATE", o.VulnerabilityGate,
+						"SCAN_WAIT_SECONDS", fmt.Sprint(o.ScanWaitSeconds),
+						"SIGNING", fmt.Sprint(o.Signing),
 					),
 					"run", literal(buildspecs.Script(buildspecs.Verify)),
 				),
@@ -287,6 +295,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 						"METRIC_NAMESPACE", buildspecs.MetricNamespace,
 						"STACK_NAME", o.StackName,
 						"PARAMETER_PREFIX", o.ParameterPrefix,
+						"VULNERABILITY_GATE", o.VulnerabilityGate,
 						"RUNTIME", "${{ matrix.runtime }}",
 						"REPOSITORY", "${{ matrix.repository }}",
 						"VERSION", "${{ matrix.version }}",
@@ -310,6 +319,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"env", stageEnv(
 						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
 						"CHANGES_TOPIC_ARN", "${{ vars.CHANGES_TOPIC_ARN }}",
+						"ALERT_TOPIC_ARN", "${{ vars.ALERT_TOPIC_ARN }}",
 						"STACK_NAME", o.StackName,
 						"RELEASES", buildspecs.Releases(l),
 					),
