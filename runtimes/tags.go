@@ -1,5 +1,10 @@
 package runtimes
 
+import (
+	"strings"
+	"time"
+)
+
 // The tag scheme. The Build, Verify and Publish commands compute the same tags
 // in sh from the variables each build-graph entry carries; these functions are
 // the Go statement of the scheme for the lifecycle rules, tag immutability
@@ -42,4 +47,38 @@ func ArchTag(version string, arch Arch) string {
 // so a retried Publish writes the same tag again.
 func DatedTag(version, yyyymmdd, shortID string) string {
 	return version + "-r" + yyyymmdd + "-" + shortID
+}
+
+// IsDatedTagOf tells whether tag is a dated tag of version:
+// <version>-r<yyyymmdd>-<8 lowercase hex>, with a real date.
+func IsDatedTagOf(version, tag string) bool {
+	rest, ok := strings.CutPrefix(tag, version+"-r")
+	if !ok || len(rest) != len("yyyymmdd-")+8 || rest[8] != '-' {
+		return false
+	}
+	if _, err := time.Parse("20060102", rest[:8]); err != nil {
+		return false
+	}
+	for _, c := range rest[9:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseDraftTag reads draft-<version>-<arch>-<execution id> for one version
+// and its architectures. A version that another version starts with
+// ("22" and "22-slim") cannot be confused: the architecture must follow.
+func ParseDraftTag(tag, version string, archs []Arch) (arch Arch, executionID string, ok bool) {
+	rest, found := strings.CutPrefix(tag, DraftPrefix+version+"-")
+	if !found {
+		return "", "", false
+	}
+	for _, a := range archs {
+		if id, found := strings.CutPrefix(rest, string(a)+"-"); found && id != "" {
+			return a, id, true
+		}
+	}
+	return "", "", false
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -109,7 +110,7 @@ func NewClients(cfg aws.Config) Clients {
 func Run(ctx context.Context, c Clients, region string, in Inputs) []Result {
 	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return []Result{{Fail, "credentials", "cannot call AWS: " + short(err), "set credentials (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account to deploy to"}}
+		return []Result{{Fail, "credentials", "cannot call AWS: " + awsops.Short(err), "set credentials (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account to deploy to"}}
 	}
 	account := aws.ToString(id.Account)
 	out := []Result{{OK, "credentials", fmt.Sprintf("account %s, region %s, as %s", account, region, aws.ToString(id.Arn)), ""}}
@@ -134,7 +135,7 @@ func bootstrap(ctx context.Context, c Clients, account, region, qualifier string
 		if code(err) == "ParameterNotFound" {
 			return []Result{{Fail, "bootstrap", fmt.Sprintf("the account is not bootstrapped for the CDK in %s (no SSM parameter %s)", region, name), fix}}
 		}
-		return []Result{{Fail, "bootstrap", "cannot read " + name + ": " + short(err), "allow ssm:GetParameter, or check the bootstrap by hand"}}
+		return []Result{{Fail, "bootstrap", "cannot read " + name + ": " + awsops.Short(err), "allow ssm:GetParameter, or check the bootstrap by hand"}}
 	}
 	v, err := strconv.Atoi(aws.ToString(p.Parameter.Value))
 	if err != nil || v < MinBootstrapVersion {
@@ -149,7 +150,7 @@ func bootstrap(ctx context.Context, c Clients, account, region, qualifier string
 	ver, err := c.S3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
 	switch {
 	case err != nil:
-		out = append(out, Result{Warn, "source bucket", fmt.Sprintf("cannot read the versioning of %s: %s", bucket, short(err)), "check that the bootstrap's staging bucket exists and is versioned: the pipeline's S3 source reads the deployed source from it"})
+		out = append(out, Result{Warn, "source bucket", fmt.Sprintf("cannot read the versioning of %s: %s", bucket, awsops.Short(err)), "check that the bootstrap's staging bucket exists and is versioned: the pipeline's S3 source reads the deployed source from it"})
 	case ver.Status != s3types.BucketVersioningStatusEnabled:
 		out = append(out, Result{Fail, "source bucket", fmt.Sprintf("%s is not versioned: CodePipeline's S3 source needs a versioned bucket", bucket), fix + " (the current bootstrap template versions its staging bucket), or set evergreen:source to a Git repository"})
 	default:
@@ -164,7 +165,7 @@ func stackState(ctx context.Context, c Clients, stack string) Result {
 		if strings.Contains(err.Error(), "does not exist") {
 			return Result{OK, "stack", stack + " does not exist yet: the deploy creates it", ""}
 		}
-		return Result{Warn, "stack", "cannot describe " + stack + ": " + short(err), ""}
+		return Result{Warn, "stack", "cannot describe " + stack + ": " + awsops.Short(err), ""}
 	}
 	return stackStatus(stack, string(d.Stacks[0].StackStatus))
 }
@@ -214,7 +215,7 @@ func repositories(ctx context.Context, c Clients, in Inputs) []Result {
 				out = append(out, Result{OK, "repository", name + " is free", ""})
 				continue
 			}
-			out = append(out, Result{Warn, "repository", "cannot describe " + name + ": " + short(err), ""})
+			out = append(out, Result{Warn, "repository", "cannot describe " + name + ": " + awsops.Short(err), ""})
 			continue
 		}
 		// The stack's resources decide whether the repository is the
@@ -268,7 +269,7 @@ func quotas(ctx context.Context, c Clients, in Inputs) []Result {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return []Result{{Warn, "quotas", "cannot read CodeBuild's quotas: " + short(err), "check them in the Service Quotas console (CodeBuild, \"Concurrently running builds for ...\")"}}
+			return []Result{{Warn, "quotas", "cannot read CodeBuild's quotas: " + awsops.Short(err), "check them in the Service Quotas console (CodeBuild, \"Concurrently running builds for ...\")"}}
 		}
 		applied = append(applied, page.Quotas...)
 	}
@@ -335,14 +336,4 @@ func code(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
-}
-
-// short is an error's first line: SDK errors carry request ids and more.
-func short(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode() + ": " + ae.ErrorMessage()
-	}
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
 }

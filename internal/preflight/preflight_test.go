@@ -3,16 +3,11 @@ package preflight
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -26,47 +21,9 @@ import (
 	"github.com/evergreen-images/evergreen/buildspecs"
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/mototest"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
-
-// motoServer starts moto (PyPI moto[server], pinned in
-// .ci/install-moto.sh), a third-party emulator of the AWS APIs, on a free
-// port of 127.0.0.1, and stops it when the test ends.
-func motoServer(t *testing.T) string {
-	t.Helper()
-	bin, _ := filepath.Abs("../../.venv/bin/moto_server")
-	if _, err := os.Stat(bin); err != nil {
-		msg := "moto is not installed in .venv (run make setup, which runs .ci/install-moto.sh)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("moto_server did not answer within 30 s")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
 
 // quotasStub stands in for Service Quotas: moto 5.2.5 implements it for the
 // vpc service code only (its ListAWSDefaultServiceQuotas answers
@@ -118,21 +75,12 @@ func find(rs []Result, check, contains string) *Result {
 // one; a repository name taken by something else, and one owned by this
 // stack.
 func TestPreflightAgainstMoto(t *testing.T) {
-	url := motoServer(t)
-	// moto's default account is 123456789012.
-	const account = "123456789012"
-	t.Setenv("AWS_ENDPOINT_URL", url)
+	mototest.Start(t, "eu-west-3") // not among the ARM_CONTAINER regions
+	const account = mototest.Account
 	t.Setenv("AWS_ENDPOINT_URL_SERVICE_QUOTAS", quotasStub(t, map[string]float64{
 		"Concurrently running builds for Linux/Small environment": 1,
 		"Concurrently running builds for ARM/Small environment":   15,
 	}))
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_REGION", "eu-west-3") // not among the ARM_CONTAINER regions
 
 	list, err := runtimes.Load(filepath.Join("..", "..", config.DefaultRuntimeList))
 	if err != nil {
