@@ -171,7 +171,8 @@ fi`,
 	// ECR's scan of the draft, and of the published image it would
 	// replace, for the vulnerability gate in Publish; with signing on, the
 	// draft's signature. Only Verify reads findings.
-	`SCAN='{}'
+	`# shellcheck disable=SC2034 # SCAN, PUBLISHED_SCAN and SIGNING_STATUS go into the record the next command writes
+SCAN='{}'
 PUBLISHED_SCAN=null
 SIGNING_STATUS=null
 if [ -z "${VERIFIED:-}" ]; then

@@ -213,7 +213,7 @@ func Generate(l *runtimes.List, o Options) ([]Spec, error) {
 // renderReport renders the Report stage's buildspec: no batch, and the
 // runtime-versions whose outcomes it reports as RELEASES, from the list.
 func renderReport(l *runtimes.List) []byte {
-	pre, cmds := inlineCommands(Report)
+	pre, cmds := InlineCommands(Report)
 	doc := reportBuildspec{
 		Version: 0.2,
 		Env:     reportEnv{Variables: variables{{"RELEASES", Releases(l)}}},
@@ -225,12 +225,12 @@ func renderReport(l *runtimes.List) []byte {
 	return encode(l, Report, 1, 1, doc)
 }
 
-// inlineCommands are a stage's commands as the buildspecs inline them:
+// InlineCommands are a stage's commands as the buildspecs inline them:
 // without their comment lines (shellcheck directives stay). CodeBuild takes
 // at most 25600 characters of inline buildspec, and the comments (the why
 // of each step) are read in buildspecs/commands.go, not in the console;
 // the GitHub workflow keeps them (Script).
-func inlineCommands(st Stage) (pre, build []string) {
+func InlineCommands(st Stage) (pre, build []string) {
 	strip := func(cmds []string) []string {
 		out := make([]string, 0, len(cmds))
 		for _, c := range cmds {
@@ -407,7 +407,7 @@ func render(l *runtimes.List, st Stage, part, parts int, entries []entry) []byte
 		Version: 0.2, // a number: batch builds fail on the string "0.2"
 		Batch:   batch{FastFail: false, BuildGraph: entries},
 	}
-	pre, cmds := inlineCommands(st)
+	pre, cmds := InlineCommands(st)
 	doc.Phases = phases{Build: phase{cmds}}
 	if len(pre) > 0 {
 		doc.Phases.PreBuild = &phase{pre}

@@ -34,13 +34,16 @@ case "$1 $2" in
   shift 2
   while [ $# -gt 0 ]; do
     case $1 in
-      --topic-arn) printf '%s' "$2" > "$root/sns.topic" ;;
-      --subject) printf '%s' "$2" > "$root/sns.subject" ;;
-      --message) cp "${2#file://}" "$root/sns.message" ;;
+      --topic-arn) topic=${2##*:} ;;
+      --subject) subject=$2 ;;
+      --message) message=${2#file://} ;;
       *) echo "stub aws: unknown option $1" >&2; exit 252 ;;
     esac
     shift 2
   done
+  mkdir -p "$root/sns"
+  printf '%s' "$subject" > "$root/sns/$topic.subject"
+  cp "$message" "$root/sns/$topic.message"
   echo '{"MessageId": "1"}' ;;
 *) echo "stub aws: $*" >&2; exit 2 ;;
 esac
@@ -54,12 +57,14 @@ type day struct {
 	upgraded int
 	// missing runtime-versions have no Publish record.
 	missing int
+	// blocked: the first runtime-version was blocked by the gate.
+	blocked bool
 }
 
 // runReport runs the Report's commands against the stub, with Publish
 // records made for the list, and returns the changelog, the message and the
 // subject.
-func runReport(t *testing.T, d day) (changelog, message, subject string) {
+func runReport(t *testing.T, d day) (changelog, message, subject string, alert string) {
 	t.Helper()
 	if _, err := exec.LookPath("jq"); err != nil {
 		t.Skip("jq is not installed (make test installs it)")
@@ -104,6 +109,15 @@ func runReport(t *testing.T, d day) (changelog, message, subject string) {
 					"base": map[string]any{"from": "sha256:" + strings.Repeat("a", 64), "to": "sha256:" + strings.Repeat("b", 64)}}
 			}
 			rec["changes"] = changes
+			rec["vulnerabilities"] = map[string]any{"amd64": map[string]any{
+				"counts": map[string]int{"HIGH": 2, "MEDIUM": 7}, "previousCounts": map[string]int{"CRITICAL": 1, "HIGH": 2, "MEDIUM": 7},
+				"fixed": []any{map[string]any{"id": "CVE-2026-0001", "severity": "CRITICAL", "package": "libssl3t64"}}, "introduced": []any{}}}
+		}
+		if d.blocked && i == 0 {
+			rec = map[string]any{"stage": "publish", "result": "blocked", "runtime": r.Runtime.Name, "version": r.Version, "gate": "never-worse",
+				"repository": opts.RepositoryPrefix + r.Runtime.Name, "registry": "111122223333.dkr.ecr.eu-west-1.amazonaws.com",
+				"index": "sha256:" + strings.Repeat("1", 64), "datedTag": r.Version + "-r20261120-0a1b2c3d",
+				"blockedBy": []string{"amd64: CRITICAL 0 -> 1; new: CVE-2026-9999"}}
 		}
 		b, err := json.Marshal(rec)
 		if err != nil {
@@ -122,24 +136,41 @@ func runReport(t *testing.T, d day) (changelog, message, subject string) {
 	cmd.Env = []string{
 		"PATH=" + bin + ":" + os.Getenv("PATH"), "STUB_ROOT=" + root, "HOME=" + root, "TMPDIR=" + root,
 		"PIPELINE_EXECUTION_ID=" + exec1, "SOURCE_REVISION=0123456789abcdef", "RECORDS_BUCKET=records",
-		"STACK_NAME=EvergreenImages", "CHANGES_TOPIC_ARN=arn:aws:sns:eu-west-1:111122223333:changes",
+		"STACK_NAME=EvergreenImages", "CHANGES_TOPIC_ARN=arn:aws:sns:eu-west-1:111122223333:changes", "ALERT_TOPIC_ARN=arn:aws:sns:eu-west-1:111122223333:alerts",
 		"RELEASES=" + buildspecs.Releases(list),
 	}
 	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the Report failed: %v\n%s", err, out)
+	if (err != nil) != d.blocked {
+		t.Fatalf("the Report: %v (blocked: %v)\n%s", err, d.blocked, out)
 	}
 	read := func(p string) string {
 		b, err := os.ReadFile(filepath.Join(root, p))
-		if err != nil {
+		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 		return string(b)
 	}
-	if got := read("sns.topic"); got != "arn:aws:sns:eu-west-1:111122223333:changes" {
-		t.Errorf("sent to %q", got)
+	changelog = read(filepath.Join("s3", "records", "executions", exec1, "changelog.txt"))
+	message, subject, alert = read("sns/changes.message"), read("sns/changes.subject"), read("sns/alerts.message")
+	if d.blocked {
+		// A retry (the stage retries itself after the failure) sends
+		// neither message again.
+		os.RemoveAll(filepath.Join(root, "sns"))
+		if out, err := cmd2(cmd).CombinedOutput(); err == nil {
+			t.Errorf("the retried Report passed with a blocked runtime-version:\n%s", out)
+		}
+		if _, err := os.Stat(filepath.Join(root, "sns")); err == nil {
+			t.Error("the retried Report sent a message again")
+		}
 	}
-	return read(filepath.Join("s3", "records", "executions", exec1, "changelog.txt")), read("sns.message"), read("sns.subject")
+	return changelog, message, subject, alert
+}
+
+// cmd2 is the same command, to run again.
+func cmd2(c *exec.Cmd) *exec.Cmd {
+	n := exec.Command(c.Path, c.Args[1:]...)
+	n.Env = c.Env
+	return n
 }
 
 // The Report renders every runtime-version of the list, sends what it
@@ -153,9 +184,19 @@ func TestReportChangelog(t *testing.T) {
 		{name: "a Debian point release (80 packages in every image)", upgraded: 80},
 		{name: "first publish after upgrading to inventories", upgraded: -2},
 		{name: "one runtime-version without a record", upgraded: 1, missing: 1},
+		{name: "one runtime-version blocked by the gate", upgraded: 1, blocked: true},
 	} {
 		t.Run(d.name, func(t *testing.T) {
-			changelog, message, subject := runReport(t, d)
+			changelog, message, subject, alert := runReport(t, d)
+			if d.blocked != (alert != "") {
+				t.Errorf("blocked %v, alert %q", d.blocked, alert)
+			}
+			if d.blocked && !strings.Contains(alert, "CVE-2026-9999") {
+				t.Errorf("the alert does not name the new CVE:\n%s", alert)
+			}
+			if d.upgraded > 0 && !strings.Contains(changelog, "    fixed      CVE-2026-0001 (CRITICAL, libssl3t64)\n") {
+				t.Errorf("the changelog does not list the fixed CVE:\n%s", changelog)
+			}
 			if message != changelog {
 				t.Errorf("the message differs from the stored changelog")
 			}
@@ -165,6 +206,8 @@ func TestReportChangelog(t *testing.T) {
 			for i, r := range releases {
 				want := fmt.Sprintf("%s %s: published ", r.Runtime.Name, r.Version)
 				switch {
+				case d.blocked && i == 0:
+					want = fmt.Sprintf("%s %s: BLOCKED by the vulnerability gate (never-worse)", r.Runtime.Name, r.Version)
 				case i >= len(releases)-d.missing:
 					want = fmt.Sprintf("%s %s: no Publish record in this execution", r.Runtime.Name, r.Version)
 				case d.upgraded == -1:
@@ -175,7 +218,11 @@ func TestReportChangelog(t *testing.T) {
 				}
 			}
 			if d.upgraded > 0 {
-				if n := strings.Count(changelog, "    upgraded os libexample0-3t64 3.5.1-1 -> 3.5.1-1+deb13u1\n"); n != 2*(len(releases)-d.missing) {
+				published := len(releases) - d.missing
+				if d.blocked {
+					published--
+				}
+				if n := strings.Count(changelog, "    upgraded os libexample0-3t64 3.5.1-1 -> 3.5.1-1+deb13u1\n"); n != 2*published {
 					t.Errorf("%d upgrade lines for libexample0, want one per image", n)
 				}
 			}

@@ -421,3 +421,34 @@ func TestReportProject(t *testing.T) {
 		t.Errorf("the last pipeline stage is %s with %d actions, want Report with one", last.Name, len(last.Actions))
 	}
 }
+
+// Verify and Publish judge scans by the configuration: the gate, the wait,
+// and whether ECR signs.
+func TestScanSettingsReachTheProjects(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		s       synthesized
+		signing string
+	}{{"default", def, "false"}, {"configured", configured, "true"}} {
+		for name, p := range projectsByStage(t, c.s) {
+			vars := map[string]any{}
+			for _, v := range props(p)["Environment"].(map[string]any)["EnvironmentVariables"].([]any) {
+				vars[v.(map[string]any)["Name"].(string)] = v.(map[string]any)["Value"]
+			}
+			switch {
+			case strings.HasPrefix(name, "verify"):
+				if vars["VULNERABILITY_GATE"] != "never-worse" || vars["SCAN_WAIT_SECONDS"] != "600" || vars["SIGNING"] != c.signing {
+					t.Errorf("%s %s: gate %v, wait %v, signing %v", c.name, name, vars["VULNERABILITY_GATE"], vars["SCAN_WAIT_SECONDS"], vars["SIGNING"])
+				}
+			case strings.HasPrefix(name, "publish"):
+				if vars["VULNERABILITY_GATE"] != "never-worse" {
+					t.Errorf("%s %s: gate %v", c.name, name, vars["VULNERABILITY_GATE"])
+				}
+			case name == "report.yml":
+				if vars["ALERT_TOPIC_ARN"] == nil {
+					t.Errorf("%s: the report cannot alert", c.name)
+				}
+			}
+		}
+	}
+}

@@ -118,6 +118,18 @@ func TestSigningIsScopedAndOnlyPushersMaySign(t *testing.T) {
 			signers[id[:strings.Index(id, "DefaultPolicy")]] = true
 		}
 	}
+	// Verify waits for the signature: it alone reads the signing status,
+	// and only with signing on.
+	for id, p := range resources(configured, "AWS::IAM::Policy") {
+		if reads := strings.Contains(jsonString(t, props(p)["PolicyDocument"]), "ecr:DescribeImageSigningStatus"); reads != (strings.HasPrefix(id, "ImagesVerifyRole") || strings.HasPrefix(id, "GitHubRole")) {
+			t.Errorf("%s: reads the signing status %v", id, reads)
+		}
+	}
+	for id, p := range resources(def, "AWS::IAM::Policy") {
+		if strings.Contains(jsonString(t, props(p)["PolicyDocument"]), "ecr:DescribeImageSigningStatus") {
+			t.Errorf("%s reads the signing status without evergreen:signing", id)
+		}
+	}
 	want := map[string]bool{"ImagesBuildRole": true, "ImagesPublishRole": true, "GitHubRole": true}
 	if len(signers) != len(want) {
 		t.Errorf("roles that may sign: %v, want %v", signers, want)

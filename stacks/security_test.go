@@ -110,7 +110,9 @@ func TestEachStageRoleHasExactlyItsECRGrants(t *testing.T) {
 		onRepos, onStar []string
 	}{
 		"ImagesBuildRole":   {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}, []string{"ecr:GetAuthorizationToken"}},
-		"ImagesVerifyRole":  {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}, []string{"ecr:GetAuthorizationToken"}},
+		// Verify alone reads findings (and rescans the published image).
+		"ImagesVerifyRole": {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:GetDownloadUrlForLayer", "ecr:StartImageScan"}, []string{"ecr:GetAuthorizationToken"}},
+		"ImagesReportRole": {nil, nil},
 		"ImagesPublishRole": {[]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:ListImages", "ecr:PutImage"}, nil},
 	}
 	repoIDs := slices.Sorted(maps.Keys(resources(def, "AWS::ECR::Repository")))
@@ -381,7 +383,7 @@ func TestRecordsGrants(t *testing.T) {
 		"Build":   {nil, []string{"executions/*/build/*"}},
 		"Verify":  {[]string{"executions/*/build/*", "executions/*/verify/*"}, []string{"executions/*/verify/*"}},
 		"Publish": {[]string{"executions/*/publish/*", "executions/*/verify/*", "holds/*", "inventories/*", "releases/*"}, []string{"executions/*/publish/*", "inventories/*", "releases/*"}},
-		"Report":  {[]string{"executions/*/publish/*"}, []string{"executions/*/changelog.txt"}},
+		"Report":  {[]string{"executions/*/publish/*", "executions/*/report/*"}, []string{"executions/*/changelog.txt", "executions/*/report/*"}},
 	} {
 		_, stmts := rolePolicies(t, def, "Images"+stage+"Role")
 		var reads, writes, parameters, topics []string

@@ -73,6 +73,9 @@ var knownOptions = map[string][]string{
 	"put-image":          {"repository-name", "image-manifest", "image-manifest-media-type", "image-tag", "image-digest", "registry-id"},
 	"list-images":        {"repository-name", "registry-id", "filter"},
 	"batch-delete-image": {"repository-name", "image-ids", "registry-id"},
+	// scan.go
+	"describe-image-scan-findings": {"repository-name", "image-id", "registry-id", "max-results", "next-token"},
+	"start-image-scan":             {"repository-name", "image-id", "registry-id"},
 }
 
 var globalOptions = map[string]bool{"region": true, "output": true, "query": true, "no-cli-pager": false, "no-paginate": false, "profile": true}
@@ -163,7 +166,7 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 	var out any
 	var err error
 	switch ca.op {
-	case "describe-images", "batch-get-image", "list-images":
+	case "describe-images", "batch-get-image", "list-images", "describe-image-scan-findings", "start-image-scan":
 		unlock, err := e.Cfg.RLock()
 		if err != nil {
 			return err
@@ -184,6 +187,10 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		out, err = e.listImages(ca)
 	case "batch-delete-image":
 		out, err = e.batchDeleteImage(ca)
+	case "describe-image-scan-findings":
+		out, err = e.describeImageScanFindings(ca)
+	case "start-image-scan":
+		out, err = e.startImageScan(ca)
 	}
 	if err != nil {
 		return err

@@ -104,7 +104,7 @@ func TestParseTemplate(t *testing.T) {
 	}
 	// The commands are the generator's, byte for byte.
 	for i, st := range buildspecs.Stages {
-		pre, cmds := buildspecs.Commands(st)
+		pre, cmds := buildspecs.InlineCommands(st)
 		var want []Phase
 		if len(pre) > 0 {
 			want = append(want, Phase{"pre_build", pre})
@@ -116,7 +116,7 @@ func TestParseTemplate(t *testing.T) {
 		}
 		for j := range want {
 			if strings.Join(got[j].Commands, "\x00") != strings.Join(want[j].Commands, "\x00") {
-				t.Errorf("%s %s: the template's commands differ from buildspecs.Commands", st, want[j].Name)
+				t.Errorf("%s %s: the template's commands differ from buildspecs.InlineCommands", st, want[j].Name)
 			}
 		}
 	}
