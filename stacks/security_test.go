@@ -109,10 +109,10 @@ func TestEachStageRoleHasExactlyItsECRGrants(t *testing.T) {
 	want := map[string]struct {
 		onRepos, onStar []string
 	}{
-		"ImagesBuildRole":   {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}, []string{"ecr:GetAuthorizationToken"}},
+		"ImagesBuildRole": {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload", "ecr:DescribeImages", "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"}, []string{"ecr:GetAuthorizationToken"}},
 		// Verify alone reads findings (and rescans the published image).
-		"ImagesVerifyRole": {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:GetDownloadUrlForLayer", "ecr:StartImageScan"}, []string{"ecr:GetAuthorizationToken"}},
-		"ImagesReportRole": {nil, nil},
+		"ImagesVerifyRole":  {[]string{"ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:DescribeImageScanFindings", "ecr:GetDownloadUrlForLayer", "ecr:StartImageScan"}, []string{"ecr:GetAuthorizationToken"}},
+		"ImagesReportRole":  {nil, nil},
 		"ImagesPublishRole": {[]string{"ecr:BatchDeleteImage", "ecr:BatchGetImage", "ecr:DescribeImages", "ecr:ListImages", "ecr:PutImage"}, nil},
 	}
 	repoIDs := slices.Sorted(maps.Keys(resources(def, "AWS::ECR::Repository")))
