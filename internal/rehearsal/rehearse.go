@@ -151,6 +151,9 @@ func Rehearse(o Options) (err error) {
 	r.runStage("Verify", builds, r.execID, r.srcDir(""), nil)
 	r.recordVerified(builds)
 	r.publish(publishes, builds)
+	// Issue 13: the Report stage, unchanged and changed releases, the
+	// consumers' parameters (scenarios13.go).
+	r.issue13(publishes, builds)
 	r.printTable()
 	r.printScenarios()
 	if len(r.failures) > 0 {
