@@ -78,7 +78,7 @@ func template(t *testing.T) []byte {
 			},
 		}},
 		"Changes": map[string]any{"Type": "AWS::SNS::Topic", "Properties": map[string]any{"DisplayName": "Evergreen images changelog"}},
-		"B": project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"), "R": project("report.yml"),
+		"B":       project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"), "R": project("report.yml"),
 		"Pipeline": map[string]any{"Type": "AWS::CodePipeline::Pipeline", "Properties": map[string]any{"Stages": []any{
 			map[string]any{"Name": "Source", "Actions": []any{map[string]any{"Name": "Source", "ActionTypeId": map[string]any{"Provider": "S3"}}}},
 			action("Build", "B"), action("Verify", "V"), action("Publish", "P"), action("Report", "R"),
