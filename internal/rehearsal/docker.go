@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // The docker stand-in. `docker login` is the real Docker client (it logs in
@@ -88,6 +90,8 @@ func (d *Docker) RunDocker(args []string) error {
 		return d.run(cmd)
 	case len(args) > 1 && args[0] == "buildx" && args[1] == "build":
 		return d.build(args[2:])
+	case len(args) > 2 && args[0] == "buildx" && args[1] == "imagetools" && args[2] == "inspect":
+		return d.imagetoolsInspect(args[3:])
 	case args[0] == "pull":
 		return d.pull(args[1:])
 	case len(args) > 1 && args[0] == "image" && args[1] == "inspect":
@@ -312,11 +316,11 @@ func (d *Docker) inspect(args []string) error {
 	return nil
 }
 
-// runContainer stands in for `docker run`: buildah from + buildah run with
-// chroot isolation (podman run does not work on this machine), then
-// buildah rm (--rm).
-func (d *Docker) runContainer(args []string) error {
-	// docker run stops reading flags at the image.
+// parseRun splits `docker run` arguments into its flags, the image and the
+// command the container runs (the entry point first, then the arguments
+// after the image, as docker passes them). docker stops reading its own
+// flags at the image: what follows (`-c SCRIPT`) belongs to the command.
+func parseRun(args []string) (flags map[string][]string, img string, cmdArgs []string, err error) {
 	var flagArgs, rest []string
 	known := map[string]bool{"rm": false, "platform": true, "env": true, "e": true, "entrypoint": true}
 	for i := 0; i < len(args); i++ {
@@ -332,25 +336,43 @@ func (d *Docker) runContainer(args []string) error {
 			flagArgs = append(flagArgs, args[i])
 		}
 	}
-	flags, _, err := parseFlags("run", flagArgs, known)
+	flags, _, err = parseFlags("run", flagArgs, known)
 	if err != nil {
-		return d.usage(err.Error())
+		return nil, "", nil, err
 	}
 	if len(rest) == 0 {
-		return d.usage("\"docker run\" requires at least 1 argument.")
+		return nil, "", nil, fmt.Errorf("\"docker run\" requires at least 1 argument.")
 	}
-	img, cmdArgs := rest[0], rest[1:]
+	img, cmdArgs = rest[0], append([]string{}, rest[1:]...)
 	if ep := last(flags, "entrypoint"); ep != "" {
 		cmdArgs = append([]string{ep}, cmdArgs...)
 	} else if len(cmdArgs) == 0 {
-		return d.usage("rehearsal stand-in: docker run without --entrypoint or a command is not emulated")
+		return nil, "", nil, fmt.Errorf("rehearsal stand-in: docker run without --entrypoint or a command is not emulated")
+	}
+	return flags, img, cmdArgs, nil
+}
+
+// runContainer stands in for `docker run`: buildah from + buildah run with
+// chroot isolation (podman run does not work on this machine), then
+// buildah rm (--rm). The container's stdout is the command's stdout, and
+// nothing else is: what the stand-in itself says goes to stderr, as
+// docker's pull progress does, so that `X=$(docker run ...)` captures
+// only what the container printed.
+func (d *Docker) runContainer(args []string) error {
+	flags, img, cmdArgs, err := parseRun(args)
+	if err != nil {
+		return d.usage(err.Error())
 	}
 	if p := last(flags, "platform"); p != "" {
 		root, runroot := d.storage()
 		out, err := exec.Command("podman", "--root", root, "--runroot", runroot, "--storage-driver", "overlay",
 			"image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", img).Output()
 		if err != nil {
-			if err := d.pull([]string{"--platform", p, img}); err != nil {
+			// docker run pulls a missing image; podman pull prints the
+			// image id on stdout, which docker run would not.
+			quiet := *d
+			quiet.Stdout = d.Stderr
+			if err := quiet.pull([]string{"--platform", p, img}); err != nil {
 				return err
 			}
 		} else if got := strings.TrimSpace(string(out)); got != p {
@@ -385,4 +407,70 @@ func (d *Docker) runContainer(args []string) error {
 		d.run(rm)
 	}
 	return runErr
+}
+
+// resolveMirror maps a reference to the registry that stands in for it,
+// the way registries.conf maps a pull (the longest prefix that ends at a
+// path, tag or digest separator). References to the stand-in registries
+// themselves are kept; any other registry has no stand-in.
+func (c *StandInConfig) resolveMirror(ref string) (string, bool) {
+	best := -1
+	for i, m := range c.BaseMirrors {
+		rest, ok := strings.CutPrefix(ref, m.Prefix)
+		if ok && (rest == "" || strings.ContainsAny(rest[:1], "/:@")) && (best < 0 || len(m.Prefix) > len(c.BaseMirrors[best].Prefix)) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return c.BaseMirrors[best].Location + strings.TrimPrefix(ref, c.BaseMirrors[best].Prefix), true
+	}
+	for _, reg := range []string{c.Registry, c.PublicRegistry} {
+		if reg != "" && strings.HasPrefix(ref, reg+"/") {
+			return ref, true
+		}
+	}
+	return "", false
+}
+
+// imagetoolsInspect stands in for `docker buildx imagetools inspect --raw
+// REF`: the manifest (an index for a multi-platform image) exactly as the
+// registry holds it, so that its sha256 is the digest. It reads the
+// registry that stands in for REF's (the base images' registry for
+// public.ecr.aws/...), with the credentials `docker login` stored, as
+// buildx does without a daemon. The formatted output (without --raw, or
+// --format) is not emulated.
+func (d *Docker) imagetoolsInspect(args []string) error {
+	flags, pos, err := parseFlags("buildx imagetools inspect", args, map[string]bool{"raw": false})
+	if err != nil {
+		return d.usage(err.Error())
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(d.Stderr, "ERROR: \"docker buildx imagetools inspect\" requires exactly 1 argument (got %d)\n", len(pos))
+		return Status(1)
+	}
+	if last(flags, "raw") != "true" {
+		return d.usage("rehearsal stand-in: docker buildx imagetools inspect without --raw (its formatted output) is not emulated")
+	}
+	local, ok := d.Cfg.resolveMirror(pos[0])
+	if !ok {
+		fmt.Fprintf(d.Stderr, "rehearsal stand-in: no stand-in registry for %s (only the base images' registries and the ECR stand-in are)\n", pos[0])
+		return Status(1)
+	}
+	ref, err := name.ParseReference(local, name.Insecure)
+	if err != nil {
+		fmt.Fprintf(d.Stderr, "ERROR: invalid reference format: %s\n", pos[0])
+		return Status(1)
+	}
+	fmt.Fprintf(d.Stderr, "[stand-in] docker buildx imagetools inspect --raw %s: reading %s\n", pos[0], local)
+	desc, err := remote.Get(ref, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		if isNotFound(err) {
+			fmt.Fprintf(d.Stderr, "ERROR: %s: not found\n", pos[0])
+		} else {
+			fmt.Fprintf(d.Stderr, "ERROR: %s: %v\n", pos[0], err)
+		}
+		return Status(1)
+	}
+	_, err = d.Stdout.Write(desc.Manifest)
+	return err
 }

@@ -84,7 +84,8 @@ var globalOptions = map[string]bool{"region": true, "output": true, "query": tru
 var listOptions = map[string]bool{"image-ids": true, "accepted-media-types": true}
 
 // flagOptions take no value.
-var flagOptions = map[string]bool{"only-show-errors": true, "quiet": true, "no-cli-pager": true, "no-paginate": true}
+var flagOptions = map[string]bool{"only-show-errors": true, "quiet": true, "no-cli-pager": true, "no-paginate": true,
+	"overwrite": true, "no-overwrite": true, "with-decryption": true, "no-with-decryption": true}
 
 // RunAWS runs one `aws` command line (without the leading "aws").
 func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
@@ -146,8 +147,11 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		}
 		return e.putMetricData(ca, args)
 	}
+	if len(pos) == 2 && (pos[0] == "ssm" && (pos[1] == "get-parameter" || pos[1] == "put-parameter") || pos[0] == "sns" && pos[1] == "publish") {
+		return e.runOther(pos[0]+" "+pos[1], ca, args, stdout)
+	}
 	if len(pos) != 2 || pos[0] != "ecr" {
-		return usageError("aws: the rehearsal stands in for `aws ecr`, `aws s3 cp`, `aws cloudwatch put-metric-data` and `aws ecr-public get-login-password` only, not for `aws %s`", strings.Join(pos, " "))
+		return usageError("aws: the rehearsal stands in for `aws ecr`, `aws s3 cp`, `aws cloudwatch put-metric-data`, `aws ssm get-parameter`, `aws ssm put-parameter`, `aws sns publish` and `aws ecr-public get-login-password` only, not for `aws %s`", strings.Join(pos, " "))
 	}
 	ca.op = pos[1]
 	allowed, ok := knownOptions[ca.op]
@@ -191,6 +195,32 @@ func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
 		out, err = e.describeImageScanFindings(ca)
 	case "start-image-scan":
 		out, err = e.startImageScan(ca)
+	}
+	if err != nil {
+		return err
+	}
+	return printOutput(stdout, out, ca)
+}
+
+// runOther runs the SSM and SNS operations, which print their answer
+// through the same --query and --output as the ECR ones.
+func (e *ECR) runOther(cmd string, ca cliArgs, args []string, stdout io.Writer) error {
+	allowed := map[string][]string{"ssm get-parameter": getParameterOptions, "ssm put-parameter": putParameterOptions, "sns publish": snsPublishOptions}[cmd]
+	if err := checkOptions(ca, allowed); err != nil {
+		return err
+	}
+	if ca.output != "json" && ca.output != "text" {
+		return usageError("aws: error: argument --output: Invalid choice, the rehearsal has json and text")
+	}
+	var out any
+	var err error
+	switch cmd {
+	case "ssm get-parameter":
+		out, err = e.getParameter(ca)
+	case "ssm put-parameter":
+		out, err = e.putParameter(ca, args)
+	case "sns publish":
+		out, err = e.snsPublish(ca, args)
 	}
 	if err != nil {
 		return err

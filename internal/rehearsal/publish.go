@@ -210,6 +210,18 @@ func (r *rehearsal) describeTags(repository, version string) string {
 // the state (to compare runs).
 func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 	rt, v := p.Entry.Get("RUNTIME"), p.Entry.Get("VERSION")
+	verified := map[string]string{}
+	for _, a := range strings.Fields(p.Entry.Get("ARCHITECTURES")) {
+		verified[a] = r.verified[rt+"/"+v+"/"+a]
+	}
+	return r.checkPublishedSet(p, verified, r.execID)
+}
+
+// checkPublishedSet inspects what a Publish of execution execID left:
+// <v>-<arch> are the verified digests (by architecture), <v> an index of
+// exactly those, the execution's dated tag that index, its drafts gone.
+func (r *rehearsal) checkPublishedSet(p publishEntry, verified map[string]string, execID string) (string, error) {
+	rt, v := p.Entry.Get("RUNTIME"), p.Entry.Get("VERSION")
 	arches := strings.Fields(p.Entry.Get("ARCHITECTURES"))
 	e := r.ecr()
 	repo := r.repoRef(p.Entry.Get("REPOSITORY"))
@@ -218,12 +230,12 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 		return "", err
 	}
 	for _, a := range arches {
-		want := r.verified[rt+"/"+v+"/"+a]
+		want := verified[a]
 		if got := tags[v+"-"+a]; got != want {
 			return "", fmt.Errorf("%s:%s-%s is %q, want the verified %s", rt, v, a, got, want)
 		}
-		if d, ok := tags[draftTag(v, a, r.execID)]; ok {
-			return "", fmt.Errorf("the draft %s:%s is still there (%s)", rt, draftTag(v, a, r.execID), d)
+		if d, ok := tags[draftTag(v, a, execID)]; ok {
+			return "", fmt.Errorf("the draft %s:%s is still there (%s)", rt, draftTag(v, a, execID), d)
 		}
 	}
 	idx, err := e.get(repo, v)
@@ -245,7 +257,7 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 	}
 	var plats []string
 	for _, m := range ix.Manifests {
-		want := r.verified[rt+"/"+v+"/"+m.Platform.Architecture]
+		want := verified[m.Platform.Architecture]
 		if m.Digest != want || m.Platform.OS != "linux" {
 			return "", fmt.Errorf("%s:%s names %s for %s/%s, want the verified %q", rt, v, m.Digest, m.Platform.OS, m.Platform.Architecture, want)
 		}
@@ -255,12 +267,12 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 		}
 		plats = append(plats, plat+"="+m.Digest)
 	}
-	firstDigest := r.verified[rt+"/"+v+"/"+arches[0]]
+	firstDigest := verified[arches[0]]
 	at, ok, err := r.cfg.PushedAt(p.Entry.Get("REPOSITORY"), firstDigest)
 	if err != nil || !ok {
 		return "", fmt.Errorf("no push time for %s: %v", firstDigest, err)
 	}
-	dated := v + "-r" + at.UTC().Format("20060102") + "-" + r.execID[:8]
+	dated := v + "-r" + at.UTC().Format("20060102") + "-" + execID[:8]
 	if tags[dated] != idx.Digest {
 		var have []string
 		for t := range tags {
@@ -273,7 +285,7 @@ func (r *rehearsal) checkPublished(p publishEntry) (string, error) {
 	r.logf("   inspect %s:%s = %s (%s): %s; dated tag %s", rt, v, idx.Digest, idx.MediaType, strings.Join(plats, ", "), dated)
 	var state []string
 	for _, t := range slices.Sorted(maps.Keys(tags)) {
-		if strings.HasSuffix(t, r.execID) || t == v || strings.HasPrefix(t, v+"-") {
+		if strings.HasSuffix(t, execID) || t == v || strings.HasPrefix(t, v+"-") {
 			state = append(state, t+"="+tags[t])
 		}
 	}

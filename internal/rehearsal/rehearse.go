@@ -151,6 +151,9 @@ func Rehearse(o Options) (err error) {
 	r.runStage("Verify", builds, r.execID, r.srcDir(""), nil)
 	r.recordVerified(builds)
 	r.publish(publishes, builds)
+	// Issue 13: the Report stage, unchanged and changed releases, the
+	// consumers' parameters (scenarios13.go).
+	r.issue13(publishes, builds)
 	r.printTable()
 	r.printScenarios()
 	if len(r.failures) > 0 {
@@ -291,6 +294,19 @@ func (r *rehearsal) setup() error {
 		r.refs[b.LogicalID] = n
 		buckets = append(buckets, n)
 	}
+	// A Ref to a topic is its ARN; CloudFormation names a topic without a
+	// literal name <stack>-<logical id>-<random suffix> (upper case
+	// letters and digits).
+	var topics []string
+	for _, tp := range r.pl.Topics {
+		n := tp.Name
+		if n == "" {
+			n = r.pl.StackName + "-" + tp.LogicalID + "-" + strings.ToUpper(strings.ReplaceAll(NewUUID(), "-", "")[:13])
+		}
+		arn := "arn:aws:sns:" + standInRegion + ":" + standInAccount + ":" + n
+		r.refs[tp.LogicalID] = arn
+		topics = append(topics, arn)
+	}
 	for _, a := range r.pl.Stage("Build") {
 		for _, v := range a.ProjectEnv {
 			if v.Name == "RECORDS_BUCKET" {
@@ -308,7 +324,10 @@ func (r *rehearsal) setup() error {
 		Account: standInAccount, Region: standInRegion,
 		Repositories: r.pl.Repositories, StateDir: state,
 		RegistriesConf: regConf, RealDocker: realDocker,
-		PublicRegistry: r.baseReg.Addr, Buckets: buckets,
+		PublicRegistry: r.baseReg.Addr, Buckets: buckets, Topics: topics,
+	}
+	for _, b := range slices.Sorted(maps.Keys(bases)) {
+		r.cfg.BaseMirrors = append(r.cfg.BaseMirrors, Mirror{b, r.baseReg.Addr + "/library"})
 	}
 	if err := r.cfg.Write(r.bin); err != nil {
 		return err
@@ -568,11 +587,15 @@ func (r *rehearsal) runBuild(act Action, e Entry, execID, src string, ro *runOpt
 	if ro != nil && ro.label != "" {
 		step += "-" + ro.label
 	}
-	home, err := os.MkdirTemp(filepath.Join(r.work), "home-"+step+"-"+e.ID+"-")
+	id := e.ID
+	if !act.Batch {
+		id = act.Name // a plain build has no build-graph entry
+	}
+	home, err := os.MkdirTemp(filepath.Join(r.work), "home-"+step+"-"+id+"-")
 	if err != nil {
 		return RunResult{Err: err}
 	}
-	logPath := filepath.Join(r.work, "logs", step+"-"+e.ID+".log")
+	logPath := filepath.Join(r.work, "logs", step+"-"+id+".log")
 	os.MkdirAll(filepath.Dir(logPath), 0o755)
 	env, err := r.env(act, e, spec, execID, src, home, ro != nil && ro.noActionEnv)
 	if err != nil {
@@ -638,9 +661,11 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 		{"AWS_DEFAULT_REGION", standInRegion},
 		{"CODEBUILD_SRC_DIR", src},
 		{"CODEBUILD_BUILD_ID", act.Project + ":" + NewUUID()},
-		{"CODEBUILD_BATCH_BUILD_IDENTIFIER", e.ID},
-		{"CODEBUILD_INITIATOR", "codepipeline/rehearsal"},
 	}
+	if act.Batch {
+		codebuild = append(codebuild, Var{"CODEBUILD_BATCH_BUILD_IDENTIFIER", e.ID})
+	}
+	codebuild = append(codebuild, Var{"CODEBUILD_INITIATOR", "codepipeline/rehearsal"})
 	base := []string{
 		"PATH=" + r.bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + home,
@@ -648,6 +673,16 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 		"TMPDIR=" + home,
 	}
 	return BuildEnv(base, Env{codebuild, project, action}, spec, e)
+}
+
+// runPlain runs a plain (non-batch) action once, as CodeBuild runs the
+// build CodePipeline starts: the project's, the action's and the
+// buildspec's variables, no build-graph entry.
+func (r *rehearsal) runPlain(act Action, execID, src string, ro *runOpts) RunResult {
+	if act.Batch {
+		return RunResult{Err: fmt.Errorf("%s/%s is a batch action", act.Stage, act.Name)}
+	}
+	return r.runBuild(act, Entry{}, execID, src, ro)
 }
 
 // runStage runs a stage's entries (Build or Verify), jobs at a time, each

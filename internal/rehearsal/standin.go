@@ -38,6 +38,20 @@ type StandInConfig struct {
 	// Buckets are the S3 buckets of the template, by their stand-in names:
 	// `aws s3 cp` reads and writes objects under StateDir/s3/<bucket>/.
 	Buckets []string `json:"buckets"`
+	// Topics are the ARNs of the template's SNS topics: `aws sns publish`
+	// accepts only these.
+	Topics []string `json:"topics"`
+	// BaseMirrors are registries.conf's prefixes and their stand-in
+	// locations, for the docker stand-in's own registry reads
+	// (`docker buildx imagetools inspect`), which podman does not make.
+	BaseMirrors []Mirror `json:"baseMirrors"`
+}
+
+// Mirror maps a registry prefix (public.ecr.aws/docker/library) to the
+// location that stands in for it (127.0.0.1:port/library).
+type Mirror struct {
+	Prefix   string `json:"prefix"`
+	Location string `json:"location"`
 }
 
 // ConfigName is the stand-ins' configuration file, next to their executable.

@@ -56,6 +56,8 @@ type Buildspec struct {
 	Shell string
 	// Vars are the buildspec's own env.variables.
 	Vars []Var
+	// HasBatch: the buildspec has a batch section (a batch build's).
+	HasBatch bool
 }
 
 // Phase is one phase of a buildspec.
@@ -101,6 +103,8 @@ type Pipeline struct {
 	Repositories []Repository
 	// Buckets are the template's AWS::S3::Bucket resources.
 	Buckets []Bucket
+	// Topics are the template's AWS::SNS::Topic resources.
+	Topics []Topic
 	// Alarms are the template's single-metric CloudWatch alarms, dimension
 	// values unresolved (see ResolveProjectValue).
 	Alarms []RawAlarm
@@ -113,6 +117,12 @@ type Pipeline struct {
 type Bucket struct {
 	LogicalID string
 	Name      string // a literal BucketName, or "" (CloudFormation names it)
+}
+
+// Topic is an AWS::SNS::Topic of the template.
+type Topic struct {
+	LogicalID string
+	Name      string // a literal TopicName, or "" (CloudFormation names it)
 }
 
 // RawAlarm is an alarm as the template states it.
@@ -222,6 +232,22 @@ func ParseTemplate(data []byte) (*Pipeline, error) {
 				return nil, fmt.Errorf("%s: BucketName is not a literal; the rehearsal cannot name the bucket", id)
 			}
 			p.Buckets = append(p.Buckets, b)
+		case "AWS::SNS::Topic":
+			var props struct{ TopicName any }
+			if len(r.Properties) > 0 {
+				if err := json.Unmarshal(r.Properties, &props); err != nil {
+					return nil, fmt.Errorf("%s: %w", id, err)
+				}
+			}
+			tp := Topic{LogicalID: id}
+			switch n := props.TopicName.(type) {
+			case nil:
+			case string:
+				tp.Name = n
+			default:
+				return nil, fmt.Errorf("%s: TopicName is not a literal; the rehearsal cannot name the topic", id)
+			}
+			p.Topics = append(p.Topics, tp)
 		case "AWS::CloudWatch::Alarm":
 			var props struct {
 				Namespace, MetricName, Statistic, ComparisonOperator string
@@ -322,6 +348,15 @@ func ParseTemplate(data []byte) (*Pipeline, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s (%s/%s) inline buildspec: %w", act.Project, st.Name, a.Name, err)
 			}
+			// A batch action runs the buildspec's batch; a plain action
+			// (the Report stage) runs the buildspec once. Whatever else
+			// CodeBuild does with a mismatch, the rehearsal does not guess.
+			if act.Batch && !bs.HasBatch {
+				return nil, fmt.Errorf("pipeline action %s/%s starts a batch build, but %s's buildspec has no batch section", st.Name, a.Name, act.Project)
+			}
+			if !act.Batch && bs.HasBatch {
+				return nil, fmt.Errorf("pipeline action %s/%s starts a plain build, but %s's buildspec has a batch section: not rehearsed", st.Name, a.Name, act.Project)
+			}
 			act.Spec = *bs
 			act.TimeoutMinutes = props.TimeoutInMinutes
 			p.Actions = append(p.Actions, act)
@@ -353,10 +388,11 @@ func ParseBuildspec(data []byte) (*Buildspec, error) {
 		switch k {
 		case "version":
 			if v.Tag != "!!float" || v.Value != "0.2" {
-				return nil, fmt.Errorf("version is %s %q; a batch buildspec needs the YAML number 0.2", v.Tag, v.Value)
+				return nil, fmt.Errorf("version is %s %q; the rehearsal runs buildspecs of version 0.2 (the YAML number)", v.Tag, v.Value)
 			}
 			bs.Version = v.Value
 		case "batch":
+			bs.HasBatch = true
 			if err := parseBatch(v, bs); err != nil {
 				return nil, fmt.Errorf("batch: %w", err)
 			}

@@ -29,10 +29,17 @@ func template(t *testing.T) []byte {
 	publishVars := append(append([]any{}, vars...),
 		map[string]any{"Name": "METRIC_NAMESPACE", "Type": "PLAINTEXT", "Value": "EvergreenImages"},
 		map[string]any{"Name": "STACK_NAME", "Type": "PLAINTEXT", "Value": map[string]any{"Ref": "AWS::StackName"}})
+	// Report: no REGISTRY; the changes topic is a Ref (its ARN).
+	reportVars := []any{vars[0],
+		map[string]any{"Name": "STACK_NAME", "Type": "PLAINTEXT", "Value": map[string]any{"Ref": "AWS::StackName"}},
+		map[string]any{"Name": "CHANGES_TOPIC_ARN", "Type": "PLAINTEXT", "Value": map[string]any{"Ref": "Changes"}}}
 	project := func(file string) map[string]any {
 		vars := vars
-		if file == "publish.yml" {
+		switch file {
+		case "publish.yml":
 			vars = publishVars
+		case "report.yml":
+			vars = reportVars
 		}
 		b, err := os.ReadFile(filepath.Join("..", "..", "buildspecs", file))
 		if err != nil {
@@ -46,10 +53,14 @@ func template(t *testing.T) []byte {
 	}
 	env := `[{"name":"PIPELINE_EXECUTION_ID","type":"PLAINTEXT","value":"#{codepipeline.PipelineExecutionId}"},{"name":"SOURCE_REVISION","type":"PLAINTEXT","value":"#{SourceVariables.VersionId}"}]`
 	action := func(stage, ref string) map[string]any {
+		conf := map[string]any{"ProjectName": map[string]any{"Ref": ref}, "EnvironmentVariables": env, "BatchEnabled": "true"}
+		if stage == "Report" {
+			delete(conf, "BatchEnabled") // one plain build
+		}
 		return map[string]any{"Name": stage, "Actions": []any{map[string]any{
 			"Name":          stage,
 			"ActionTypeId":  map[string]any{"Category": "Build", "Owner": "AWS", "Provider": "CodeBuild"},
-			"Configuration": map[string]any{"ProjectName": map[string]any{"Ref": ref}, "EnvironmentVariables": env, "BatchEnabled": "true"},
+			"Configuration": conf,
 		}}}
 	}
 	tpl := map[string]any{"Resources": map[string]any{
@@ -66,10 +77,11 @@ func template(t *testing.T) []byte {
 				map[string]any{"Name": "Version", "Value": "22"},
 			},
 		}},
-		"B": project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"),
+		"Changes": map[string]any{"Type": "AWS::SNS::Topic", "Properties": map[string]any{"DisplayName": "Evergreen images changelog"}},
+		"B":       project("build.yml"), "V": project("verify.yml"), "P": project("publish.yml"), "R": project("report.yml"),
 		"Pipeline": map[string]any{"Type": "AWS::CodePipeline::Pipeline", "Properties": map[string]any{"Stages": []any{
 			map[string]any{"Name": "Source", "Actions": []any{map[string]any{"Name": "Source", "ActionTypeId": map[string]any{"Provider": "S3"}}}},
-			action("Build", "B"), action("Verify", "V"), action("Publish", "P"),
+			action("Build", "B"), action("Verify", "V"), action("Publish", "P"), action("Report", "R"),
 		}}},
 	}}
 	b, err := json.Marshal(tpl)
@@ -84,7 +96,7 @@ func TestParseTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pl.Actions) != 3 || pl.Actions[0].Stage != "Build" || pl.Actions[2].Stage != "Publish" {
+	if len(pl.Actions) != 4 || pl.Actions[0].Stage != "Build" || pl.Actions[2].Stage != "Publish" || pl.Actions[3].Stage != "Report" {
 		t.Fatalf("actions: %+v", pl.Actions)
 	}
 	if len(pl.Repositories) != 1 || !pl.Repositories[0].Immutable("22-r20261126-abcdef12") {
@@ -125,7 +137,11 @@ func TestParseTemplate(t *testing.T) {
 	if len(pl.Buckets) != 1 || pl.Buckets[0].LogicalID != "Records" || pl.Buckets[0].Name != "" {
 		t.Fatalf("buckets: %+v", pl.Buckets)
 	}
-	refs := map[string]string{"AWS::AccountId": "1", "AWS::Region": "r", "AWS::URLSuffix": "s", "AWS::StackName": "Stack", "Records": "stack-records-x"}
+	if len(pl.Topics) != 1 || pl.Topics[0].LogicalID != "Changes" || pl.Topics[0].Name != "" {
+		t.Fatalf("topics: %+v", pl.Topics)
+	}
+	refs := map[string]string{"AWS::AccountId": "1", "AWS::Region": "r", "AWS::URLSuffix": "s", "AWS::StackName": "Stack", "Records": "stack-records-x",
+		"Changes": "arn:aws:sns:r:1:Stack-Changes-X"}
 	got := map[string]string{}
 	for _, a := range pl.Actions {
 		for _, v := range a.ProjectEnv {
@@ -136,7 +152,8 @@ func TestParseTemplate(t *testing.T) {
 			got[a.Stage+" "+v.Name] = val
 		}
 	}
-	if got["Build RECORDS_BUCKET"] != "stack-records-x" || got["Publish STACK_NAME"] != "Stack" || got["Publish METRIC_NAMESPACE"] != "EvergreenImages" {
+	if got["Build RECORDS_BUCKET"] != "stack-records-x" || got["Publish STACK_NAME"] != "Stack" || got["Publish METRIC_NAMESPACE"] != "EvergreenImages" ||
+		got["Report CHANGES_TOPIC_ARN"] != "arn:aws:sns:r:1:Stack-Changes-X" {
 		t.Fatalf("resolved project variables: %v", got)
 	}
 	if len(pl.Alarms) != 1 || pl.Alarms[0].MetricName != "Fresh" || len(pl.Alarms[0].Dimensions) != 3 {
@@ -233,5 +250,54 @@ func TestDependOnIsHonoured(t *testing.T) {
 	})
 	if len(finished) != len(ids) || most > 3 {
 		t.Errorf("ran %d of %d entries, at most %d at once (jobs 3)", len(finished), len(ids), most)
+	}
+}
+
+// The Report stage: a plain build, run once with the project's, the
+// action's and the buildspec's variables (RELEASES), no entry's.
+func TestPlainAction(t *testing.T) {
+	pl, err := ParseTemplate(template(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := pl.Stage("Report")
+	if len(rep) != 1 || rep[0].Batch || rep[0].Spec.HasBatch || len(rep[0].Spec.Entries) != 0 {
+		t.Fatalf("report action: %+v", rep)
+	}
+	r := &rehearsal{bin: "/bin", revision: "rev", refs: map[string]string{"AWS::StackName": "Stack", "Records": "stack-records-x", "Changes": "arn:aws:sns:r:1:Stack-Changes-X"}}
+	env, err := r.env(rep[0], Entry{}, rep[0].Spec, "exec-1", "/src", "/home", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	if vars["CHANGES_TOPIC_ARN"] != "arn:aws:sns:r:1:Stack-Changes-X" || vars["PIPELINE_EXECUTION_ID"] != "exec-1" || vars["SOURCE_REVISION"] != "rev" ||
+		vars["RECORDS_BUCKET"] != "stack-records-x" || !strings.Contains(vars["RELEASES"], "node/22") {
+		t.Fatalf("report environment: %v", vars)
+	}
+	if _, ok := vars["CODEBUILD_BATCH_BUILD_IDENTIFIER"]; ok {
+		t.Fatal("a plain build has no batch build identifier")
+	}
+
+	// A batch action whose buildspec has no batch section, or the reverse,
+	// is refused.
+	var tpl map[string]any
+	json.Unmarshal(template(t), &tpl)
+	stages := tpl["Resources"].(map[string]any)["Pipeline"].(map[string]any)["Properties"].(map[string]any)["Stages"].([]any)
+	conf := stages[4].(map[string]any)["Actions"].([]any)[0].(map[string]any)["Configuration"].(map[string]any)
+	conf["BatchEnabled"] = "true"
+	b, _ := json.Marshal(tpl)
+	if _, err := ParseTemplate(b); err == nil || !strings.Contains(err.Error(), "no batch section") {
+		t.Fatalf("batch action on a plain buildspec: %v", err)
+	}
+	delete(conf, "BatchEnabled")
+	conf = stages[1].(map[string]any)["Actions"].([]any)[0].(map[string]any)["Configuration"].(map[string]any)
+	delete(conf, "BatchEnabled")
+	b, _ = json.Marshal(tpl)
+	if _, err := ParseTemplate(b); err == nil || !strings.Contains(err.Error(), "has a batch section") {
+		t.Fatalf("plain action on a batch buildspec: %v", err)
 	}
 }
