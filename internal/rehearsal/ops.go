@@ -394,3 +394,63 @@ func releaseBlock(out, rt, v string) string {
 	}
 	return rest
 }
+
+// opsScenarios runs the status and rollback scenarios on node 22 as the
+// rehearsal left it: rolled back to its oldest dated tag.
+func (r *rehearsal) opsScenarios(pubs []publishEntry) {
+	var p *publishEntry
+	for i := range pubs {
+		if pubs[i].Entry.Get("RUNTIME") == "node" && pubs[i].Entry.Get("VERSION") == "22" {
+			p = &pubs[i]
+		}
+	}
+	if p == nil {
+		r.scenario("status", []string{"node 22 is not among the rehearsed releases"})
+		r.scenario("rollback", []string{"node 22 is not among the rehearsed releases"})
+		return
+	}
+	v := p.Entry.Get("VERSION")
+	tags, err := r.publishedTags(*p)
+	var dated []string
+	for t, d := range tags {
+		if runtimes.IsDatedTagOf(v, t) && d != tags[v] {
+			dated = append(dated, t)
+		}
+	}
+	slices.Sort(dated)
+	if err != nil || len(dated) == 0 {
+		why := fmt.Sprintf("no dated tag of node 22 other than the current one (%v)", err)
+		r.scenario("status", []string{why})
+		r.scenario("rollback", []string{why})
+		return
+	}
+	cfg, err := config.LoadCDKJSON(filepath.Join(r.o.Repo, config.DefaultCDKJSON))
+	var list *runtimes.List
+	if err == nil {
+		list, err = runtimes.Load(filepath.Join(r.o.Repo, cfg.RuntimeList))
+	}
+	if err != nil {
+		r.scenario("status", []string{err.Error()})
+		r.scenario("rollback", []string{err.Error()})
+		return
+	}
+	start := time.Now()
+	st := OpsState{
+		Registry: r.ecrReg.Addr, User: r.cfg.User, Password: r.cfg.Password,
+		Repository: p.Entry.Get("REPOSITORY"), Bucket: r.bucket, BucketDir: r.cfg.objectPath(r.bucket, ""),
+		Config: cfg, List: list, Runtime: "node", Version: v, RollbackTo: dated[0],
+	}
+	logPath := filepath.Join(r.work, "logs", "ops-moto.log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		r.scenario("status", []string{err.Error()})
+		r.scenario("rollback", []string{err.Error()})
+		return
+	}
+	defer f.Close()
+	r.logf("== status and rollback against moto: node 22 rolled back to %s (log %s)", dated[0], logPath)
+	sf, rf := RunOpsScenarios(context.Background(), r.o.Repo, st, f)
+	r.logf("   status and rollback: %.0f s", time.Since(start).Seconds())
+	r.scenario("status", sf)
+	r.scenario("rollback", rf)
+}

@@ -154,6 +154,11 @@ func Rehearse(o Options) (err error) {
 	// Issue 13: the Report stage, unchanged and changed releases, the
 	// consumers' parameters (scenarios13.go).
 	r.issue13(publishes, builds)
+	// Issue 14: the vulnerability gate on declared scans (scenarios14.go),
+	// then make status and make rollback against moto seeded with what
+	// all of the above left (ops.go).
+	r.issue14(publishes, builds)
+	r.opsScenarios(publishes)
 	r.printTable()
 	r.printScenarios()
 	if len(r.failures) > 0 {
