@@ -156,7 +156,12 @@ fi`,
 	`BASE_DIGEST=""
 if [ -z "${VERIFIED:-}" ] && [ -n "$BASE_NAME" ] && [ "$BASE_NAME" != "<no value>" ]; then
   BASE_MANIFEST=$(mktemp)
-  docker buildx imagetools inspect --raw "$BASE_NAME" > "$BASE_MANIFEST"
+  # A failed lookup fails the entry (the build sees only the status of the
+  # whole command): the digest of an empty answer would pass for a change.
+  if ! docker buildx imagetools inspect --raw "$BASE_NAME" > "$BASE_MANIFEST" || [ ! -s "$BASE_MANIFEST" ]; then
+    echo "could not read the base image $BASE_NAME from its registry: retry the stage" >&2
+    exit 1
+  fi
   BASE_DIGEST=$(jq -r --arg a "$ARCH" '[.manifests[]? | select(.platform.os == "linux" and .platform.architecture == $a) | .digest][0] // empty' "$BASE_MANIFEST")
   [ -n "$BASE_DIGEST" ] || BASE_DIGEST="sha256:$(sha256sum < "$BASE_MANIFEST" | cut -d ' ' -f 1)"
 fi`,
@@ -625,7 +630,12 @@ if [ "$outcome" = published ]; then
     mv "$work/set.new" "$work/set"
   done
   index=$(sha "$work/index")
-  changed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  # The content changed when its index was first pushed (the commit point):
+  # a retried Publish of the same execution says the same.
+  changed_at=$(aws ecr describe-images --repository-name "$REPOSITORY" --image-ids "imageTag=$dated" --output json |
+    jq -r '.imageDetails[0].imagePushedAt // empty')
+  [ -n "$changed_at" ] || refuse "could not read when $REPOSITORY:$dated was pushed"
+  changed_at=$(date -u -d "$changed_at" +%Y-%m-%dT%H:%M:%SZ)
   changes "$work/prev.json" "$work/set"
   # The CVEs fixed and introduced, per architecture, from the scans Verify
   # read, when the published image is the one this execution verified.
@@ -647,7 +657,7 @@ else
   index=$(jq -r .index "$work/prev.json")
   dated=$(jq -r .datedTag "$work/prev.json")
   changed_at=$( (aws s3 cp "s3://$RECORDS_BUCKET/releases/$RUNTIME/$VERSION.json" - 2>/dev/null || true) | jq -r '.changedAt // empty')
-  [ -n "$changed_at" ] || changed_at=$(jq -r .pushedAt "$work/prev.json")
+  [ -n "$changed_at" ] || changed_at=$(date -u -d "$(jq -r .pushedAt "$work/prev.json")" +%Y-%m-%dT%H:%M:%SZ)
   echo '{}' > "$work/changes.json"
   echo '{}' > "$work/vulnerabilities.json"
 fi
@@ -708,8 +718,9 @@ jq -s -r --arg e "$PIPELINE_EXECUTION_ID" --arg s "${SOURCE_REVISION:-}" --arg s
        (if (.fixed | length) > 0 then "    fixed      \(.fixed | cves)\n" else "" end) +
        (if (.introduced | length) > 0 then "    introduced \(.introduced | cves)\n" else "" end)
      end);
-  def arch($rt): .key as $a | .value |
-    if .previousKnown | not then "  \($a): no inventory of the image it replaces; \(.packages) packages and runtimes now\n"
+  def arch($rt; $first): .key as $a | .value |
+    if $first then "  \($a): \(.packages) packages and runtimes\n"
+    elif .previousKnown | not then "  \($a): no inventory of the image it replaces; \(.packages) packages and runtimes now\n"
     else "  \($a): " + ([
         (if .base then "base image \(.base.from) -> \(.base.to)" else "base image unchanged" end),
         (if .recipeChanged then "runtimes/\($rt) changed" else "runtimes/\($rt) unchanged" end),
@@ -725,7 +736,7 @@ jq -s -r --arg e "$PIPELINE_EXECUTION_ID" --arg s "${SOURCE_REVISION:-}" --arg s
     if .result == "published" then
       "\(.runtime) \(.version): published \(ref) (\(.datedTag))\n" +
       (if .previous then "  replaces \(.previous.index) (\(.previous.datedTag))\n" else "  first publish of this version\n" end) +
-      (.runtime as $rt | .changes | to_entries | map(arch($rt)) | add // "") +
+      (.runtime as $rt | (.previous == null) as $first | .changes | to_entries | map(arch($rt; $first)) | add // "") +
       (.vulnerabilities // {} | to_entries | map(select(.value != null) | vulns) | add // "")
     elif .result == "blocked" then
       "\(.runtime) \(.version): BLOCKED by the vulnerability gate (\(.gate)); it stays \(if .index == "" then "unpublished" else ref end)\n" +

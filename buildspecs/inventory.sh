@@ -13,6 +13,10 @@
 # error: node images have no pip, python images no npm. A tool that is
 # there and fails is an error, so that an image whose inventory cannot be
 # taken is never taken for unchanged.
+#
+# One process per runtime, reading package metadata from disk rather than
+# running npm or pip: arm64 images are verified under emulation in the
+# rehearsal, where starting npm or importing pip costs tens of seconds.
 set -eu
 
 tab=$(printf '\t')
@@ -28,38 +32,43 @@ if command -v dpkg-query > /dev/null 2>&1; then
     done
 fi
 
+# Node.js, and the global packages in npm's default global folder
+# (<prefix>/lib/node_modules, <prefix> being node's install prefix, as npm
+# computes it), npm among them.
 if command -v node > /dev/null 2>&1; then
-  v=$(node --version)
-  printf 'runtime\tnode\t%s\n' "${v#v}"
-fi
-if command -v npm > /dev/null 2>&1; then
-  printf 'runtime\tnpm\t%s\n' "$(npm --version)"
-  # The global packages npm itself reports (npm, corepack, ...), by name.
   # shellcheck disable=SC2016 # JavaScript, not shell: the quotes keep it whole
-  npm ls --global --depth=0 --json |
-    node -e 'let s = ""; process.stdin.on("data", (d) => { s += d; }).on("end", () => {
-      const deps = JSON.parse(s || "{}").dependencies || {};
-      for (const name of Object.keys(deps).sort()) console.log(`npm\t${name}\t${deps[name].version || ""}`);
-    });'
+  node -e 'const fs = require("fs"), path = require("path");
+    console.log(`runtime\tnode\t${process.versions.node}`);
+    const root = path.resolve(process.execPath, "..", "..", "lib", "node_modules");
+    const names = [];
+    for (const d of fs.existsSync(root) ? fs.readdirSync(root).sort() : []) {
+      if (d.startsWith("@")) for (const s of fs.readdirSync(path.join(root, d)).sort()) names.push(`${d}/${s}`);
+      else if (!d.startsWith(".")) names.push(d);
+    }
+    for (const n of names) {
+      const file = path.join(root, n, "package.json");
+      if (!fs.existsSync(file)) continue;
+      const version = JSON.parse(fs.readFileSync(file, "utf8")).version || "";
+      if (n === "npm") console.log(`runtime\tnpm\t${version}`);
+      console.log(`npm\t${n}\t${version}`);
+    }'
 fi
 
+# Python, and every distribution it can import, pip or not (the standard
+# library's importlib.metadata), pip's version among them.
 for python in python3 python; do
   if command -v "$python" > /dev/null 2>&1; then
-    printf 'runtime\tpython\t%s\n' "$("$python" -c 'import platform; print(platform.python_version())')"
-    # Every distribution the interpreter can import, pip or not: the
-    # standard library's importlib.metadata, so an image without pip has an
-    # inventory too.
-    "$python" -c 'import importlib.metadata as m
+    "$python" -c 'import importlib.metadata as m, platform
+print("runtime\tpython\t%s" % platform.python_version())
 seen = {}
 for d in m.distributions():
     name = d.metadata["Name"]
     if name and name.lower() not in seen:
         seen[name.lower()] = (name, d.version)
 for key in sorted(seen):
+    if key == "pip":
+        print("runtime\tpip\t%s" % seen[key][1])
     print("pip\t%s\t%s" % seen[key])'
-    if "$python" -m pip --version > /dev/null 2>&1; then
-      printf 'runtime\tpip\t%s\n' "$("$python" -m pip --version | cut -d ' ' -f 2)"
-    fi
     break
   fi
 done
