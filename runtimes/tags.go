@@ -37,6 +37,18 @@ func DraftTag(version string, arch Arch, executionID string) string {
 	return DraftPrefix + version + "-" + string(arch) + "-" + executionID
 }
 
+// MovingTags are the published tags of a runtime-version that move with
+// each publish: <version>-<arch> for each architecture, then <version>, in
+// the order Publish and a rollback move them (the index last, once the
+// images it names carry their tags).
+func MovingTags(rt *Runtime, version string) []string {
+	var tags []string
+	for _, a := range rt.Architectures {
+		tags = append(tags, ArchTag(version, a))
+	}
+	return append(tags, version)
+}
+
 // ArchTag is the published per-architecture tag.
 func ArchTag(version string, arch Arch) string {
 	return version + "-" + string(arch)

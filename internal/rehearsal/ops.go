@@ -398,12 +398,7 @@ func releaseBlock(out, rt, v string) string {
 // opsScenarios runs the status and rollback scenarios on node 22 as the
 // rehearsal left it: rolled back to its oldest dated tag.
 func (r *rehearsal) opsScenarios(pubs []publishEntry) {
-	var p *publishEntry
-	for i := range pubs {
-		if pubs[i].Entry.Get("RUNTIME") == "node" && pubs[i].Entry.Get("VERSION") == "22" {
-			p = &pubs[i]
-		}
-	}
+	p, _ := releaseOf(pubs, nil, "node", "22")
 	if p == nil {
 		r.scenario("status", []string{"node 22 is not among the rehearsed releases"})
 		r.scenario("rollback", []string{"node 22 is not among the rehearsed releases"})

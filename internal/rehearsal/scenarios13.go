@@ -48,21 +48,10 @@ func (r *rehearsal) issue13(pubs []publishEntry, builds []buildEntry) {
 		return
 	}
 	report := reports[0]
-	var p *publishEntry
-	for i := range pubs {
-		if pubs[i].Entry.Get("RUNTIME") == "node" && pubs[i].Entry.Get("VERSION") == "22" {
-			p = &pubs[i]
-		}
-	}
+	p, rel := releaseOf(pubs, builds, "node", "22")
 	if p == nil {
 		fail("node 22 is not among the rehearsed releases")
 		return
-	}
-	var rel []buildEntry
-	for _, b := range builds {
-		if b.Build.Get("RUNTIME") == "node" && b.Build.Get("VERSION") == "22" {
-			rel = append(rel, b)
-		}
 	}
 	prefix := r.projectVar("Publish", "PARAMETER_PREFIX")
 	topic := r.projectVar("Report", "CHANGES_TOPIC_ARN")
@@ -84,6 +73,24 @@ func (r *rehearsal) issue13(pubs []publishEntry, builds []buildEntry) {
 
 	r.unchangedKeepsDigest(*p, rel, report, prefix, topic)
 	r.changedPackage(*p, rel, report, prefix, topic)
+}
+
+// releaseOf is a runtime-version's Publish entry and its Build and Verify
+// entries, among the rehearsed ones; nil when its Publish is not rehearsed.
+func releaseOf(pubs []publishEntry, builds []buildEntry, rt, v string) (*publishEntry, []buildEntry) {
+	var p *publishEntry
+	for i := range pubs {
+		if pubs[i].Entry.Get("RUNTIME") == rt && pubs[i].Entry.Get("VERSION") == v {
+			p = &pubs[i]
+		}
+	}
+	var rel []buildEntry
+	for _, b := range builds {
+		if b.Build.Get("RUNTIME") == rt && b.Build.Get("VERSION") == v {
+			rel = append(rel, b)
+		}
+	}
+	return p, rel
 }
 
 // projectVar resolves a project variable of a stage's first action.

@@ -53,23 +53,8 @@ func (r *rehearsal) issue14(pubs []publishEntry, builds []buildEntry) {
 		return
 	}
 	report := reports[0]
-	release := func(rt string) (*publishEntry, []buildEntry) {
-		var p *publishEntry
-		for i := range pubs {
-			if pubs[i].Entry.Get("RUNTIME") == rt && pubs[i].Entry.Get("VERSION") == "22" {
-				p = &pubs[i]
-			}
-		}
-		var rel []buildEntry
-		for _, b := range builds {
-			if b.Build.Get("RUNTIME") == rt && b.Build.Get("VERSION") == "22" {
-				rel = append(rel, b)
-			}
-		}
-		return p, rel
-	}
-	node, nodeRel := release("node")
-	cicd, cicdRel := release("node-ci-cd")
+	node, nodeRel := releaseOf(pubs, builds, "node", "22")
+	cicd, cicdRel := releaseOf(pubs, builds, "node-ci-cd", "22")
 	if node == nil || cicd == nil || len(nodeRel) != 2 || len(cicdRel) != 2 {
 		fail("node 22 and node-ci-cd 22, both architectures, are not among the rehearsed entries")
 		return

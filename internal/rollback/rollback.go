@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 
 	// Where the tags point now, for the changelog and the way back.
 	before := map[string]string{}
-	for _, tag := range movingTags(rt, v) {
+	for _, tag := range runtimes.MovingTags(rt, v) {
 		m, found, err := awsops.GetManifest(ctx, ecrc, repo, ecrtypes.ImageIdentifier{ImageTag: aws.String(tag)})
 		if err != nil {
 			return err
@@ -198,14 +198,6 @@ func Subject(rt, v, to string) string {
 		s = s[:100]
 	}
 	return s
-}
-
-func movingTags(rt *runtimes.Runtime, v string) []string {
-	var tags []string
-	for _, a := range rt.Architectures {
-		tags = append(tags, runtimes.ArchTag(v, a))
-	}
-	return append(tags, v)
 }
 
 // check reads the dated index and its images, and refuses anything but an

@@ -116,7 +116,7 @@ func release(ctx context.Context, w io.Writer, c clients, cfg config.Config, buc
 	if st.err != nil {
 		line(w, "published", "cannot read: %v", st.err)
 	} else {
-		for _, tag := range movingTags(rt, v) {
+		for _, tag := range runtimes.MovingTags(rt, v) {
 			m, found, err := awsops.GetManifest(ctx, c.ecr, repo, ecrtypes.ImageIdentifier{ImageTag: aws.String(tag)})
 			if err != nil {
 				digests[tag] = "?"
@@ -263,14 +263,6 @@ func parameters(ctx context.Context, w io.Writer, c clients, cfg config.Config, 
 	default:
 		line(w, "parameters", "agree with the tags (%s/...)", prefix)
 	}
-}
-
-func movingTags(rt *runtimes.Runtime, v string) []string {
-	tags := []string{v}
-	for _, a := range rt.Architectures {
-		tags = append(tags, runtimes.ArchTag(v, a))
-	}
-	return tags
 }
 
 func orUnknown(s string) string {
