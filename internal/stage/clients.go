@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
@@ -27,6 +28,14 @@ type ECR interface {
 	DescribeImageScanFindings(ctx context.Context, in *ecr.DescribeImageScanFindingsInput, opts ...func(*ecr.Options)) (*ecr.DescribeImageScanFindingsOutput, error)
 	StartImageScan(ctx context.Context, in *ecr.StartImageScanInput, opts ...func(*ecr.Options)) (*ecr.StartImageScanOutput, error)
 	DescribeImageSigningStatus(ctx context.Context, in *ecr.DescribeImageSigningStatusInput, opts ...func(*ecr.Options)) (*ecr.DescribeImageSigningStatusOutput, error)
+}
+
+// ECRPublic logs Build in to ECR Public for the base image pulls. Anonymous
+// pulls are limited per source address and CodeBuild's addresses are
+// shared with other accounts; authenticated pulls count against this
+// account. Its API is in us-east-1 only, whatever the build's region.
+type ECRPublic interface {
+	GetAuthorizationToken(ctx context.Context, in *ecrpublic.GetAuthorizationTokenInput, opts ...func(*ecrpublic.Options)) (*ecrpublic.GetAuthorizationTokenOutput, error)
 }
 
 // SSM is the part of the SSM API Publish calls.
@@ -56,6 +65,7 @@ type Docker interface {
 // Clients are a stage's dependencies.
 type Clients struct {
 	ECR        ECR
+	ECRPublic  ECRPublic
 	Records    records.Store
 	SSM        SSM
 	SNS        SNS
@@ -71,6 +81,7 @@ type Clients struct {
 func NewClients(cfg aws.Config, bucket string, docker Docker) Clients {
 	return Clients{
 		ECR:        ecr.NewFromConfig(cfg),
+		ECRPublic:  ecrpublic.NewFromConfig(cfg, func(o *ecrpublic.Options) { o.Region = "us-east-1" }),
 		Records:    records.Store{S3: awsops.NewS3(cfg), Bucket: bucket},
 		SSM:        ssm.NewFromConfig(cfg),
 		SNS:        sns.NewFromConfig(cfg),
