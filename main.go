@@ -29,6 +29,11 @@ func main() {
 }
 
 func run() (err error) {
+	// The jsii runtime unpacks itself into the temp directory when the
+	// CDK's packages initialise, before any validation: only Close removes
+	// it, so it is deferred first, or every run that stops on bad input
+	// leaves a 2 MB jsii-runtime.* folder behind.
+	defer jsii.Close()
 	// aws-cdk-lib writes validation-report.json into the output folder when
 	// its validation fails, and the CDK CLI reads that file from there after
 	// every synth: a report left by a failed run would fail the next, fixed
@@ -73,7 +78,6 @@ func run() (err error) {
 		}
 	}
 
-	defer jsii.Close()
 	// A construct that rejects its props panics through jsii; report its
 	// message, not a Go stack trace.
 	defer func() {

@@ -224,9 +224,17 @@ func TestBadInputThroughTheApp(t *testing.T) {
 					t.Fatal(err)
 				}
 				node, mark := fakeNode(t)
-				env := append(os.Environ(), "CDK_CONTEXT_JSON="+raw, "CDK_OUTDIR="+outdir, "JSII_NODE="+node)
+				// Its own temp directory, to see what the run leaves there:
+				// the jsii runtime unpacks itself into it before validation.
+				tmp := t.TempDir()
+				env := append(os.Environ(), "CDK_CONTEXT_JSON="+raw, "CDK_OUTDIR="+outdir, "JSII_NODE="+node, "TMPDIR="+tmp)
 				code, stdout, stderr := run(t, time.Minute, repoRoot, env, bin)
 				checkFailure(t, code, stdout+stderr, outdir, c.want)
+				if left, err := os.ReadDir(tmp); err != nil {
+					t.Fatal(err)
+				} else if len(left) > 0 {
+					t.Errorf("a failed synth left %d entries in its temp directory (first: %s): nothing may outlive a run", len(left), left[0].Name())
+				}
 				if _, err := os.Stat(mark); err == nil {
 					t.Errorf("the app started the CDK (jsii) before rejecting the input: validation must come first")
 				}
