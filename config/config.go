@@ -188,8 +188,13 @@ type Error struct {
 	Key, Msg, Fix string
 }
 
+// Error names where the value came from: cdk.json's context, or -c.
 func (e *Error) Error() string {
-	return fmt.Sprintf("cdk.json context %q: %s\n  fix: %s", e.Key, e.Msg, e.Fix)
+	where := "cdk.json context"
+	if _, ok := cliOrigins[e.Key]; ok {
+		where = "-c (or cdk.context.json)"
+	}
+	return fmt.Sprintf("%s %q: %s\n  fix: %s", where, e.Key, e.Msg, e.Fix)
 }
 
 // Key documents and reads one context key. Keys is the table of them, in the

@@ -2,8 +2,10 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -21,6 +23,18 @@ func ReadCDKJSON(path string) (map[string]any, error) {
 	}
 	if err := json.Unmarshal(data, &file); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	// The CDK reads context only from "context": a key of ours anywhere
+	// else is silently ignored by it (an alarm email that subscribes no
+	// one), so it is an error here.
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, k := range sortedKeys(top) {
+		if strings.HasPrefix(k, "evergreen:") {
+			return nil, fmt.Errorf("%s: %q is at the top level, outside \"context\", where the CDK ignores it\n  fix: move it into the \"context\" object of %s", path, k, path)
+		}
 	}
 	if file.Context == nil {
 		file.Context = map[string]any{}
@@ -53,6 +67,12 @@ func AppContext() (ctx map[string]any, fromFile bool, err error) {
 		return ctx, true, err
 	}
 	ctx = map[string]any{}
+	// cdk.json is read under the CLI too, for its misplaced keys and to
+	// tell a value from cdk.json apart from one given with -c.
+	file, err := ReadCDKJSON(DefaultCDKJSON)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, false, err
+	}
 	if strings.TrimSpace(s) != "" {
 		if err := json.Unmarshal([]byte(s), &ctx); err != nil {
 			return nil, false, fmt.Errorf("reading CDK_CONTEXT_JSON: %w", err)
@@ -72,7 +92,35 @@ func AppContext() (ctx map[string]any, fromFile bool, err error) {
 			ctx[k] = v
 		}
 	}
+	for k, v := range ctx {
+		if !strings.HasPrefix(k, "evergreen:") {
+			continue
+		}
+		if fv, ok := file[k]; !ok || !sameJSON(fv, v) {
+			cliOrigins[k] = struct{}{}
+		}
+	}
 	return ctx, false, nil
+}
+
+// cliOrigins are the keys whose value the CLI handed over differs from
+// cdk.json's: given with -c (or kept in cdk.context.json). Error names
+// them so.
+var cliOrigins = map[string]struct{}{}
+
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Markdown is the README's table of context keys, generated from Keys.
