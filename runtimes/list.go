@@ -352,7 +352,9 @@ func (p *parser) runtime(i int, n *yaml.Node) (Runtime, bool) {
 	rt.BaseImage = rt.Name
 	if f := fields["base-image"]; f != nil {
 		if v, ok := p.scalar(f, entry, "base-image"); ok {
-			if !imageRe.MatchString(v) {
+			if host, rest, found := strings.Cut(v, "/"); found && (strings.ContainsAny(host, ".:") || host == "localhost") {
+				p.add(f.Line, entry, fmt.Sprintf("split it: base-registry: %q and base-image: %q (base-registry defaults to %s)", host+registryPath(rest), imageName(rest), DefaultBaseRegistry), "base-image %q names a registry (%s): Build pulls <base-registry>/<base-image>", v, host)
+			} else if !imageRe.MatchString(v) {
 				p.add(f.Line, entry, "name an image repository such as 'node' or 'library/python', without a registry or tag", "base-image %q is not an image name", v)
 			}
 			rt.BaseImage = v
@@ -383,6 +385,18 @@ func (p *parser) runtime(i int, n *yaml.Node) (Runtime, bool) {
 	return rt, len(p.problems) == before
 }
 
+// registryPath and imageName split the part of a base-image after its
+// registry host into the registry's path and the image: the last path
+// element is the image, and Docker Hub's official images keep "library/".
+func registryPath(rest string) string {
+	if i := strings.LastIndex(rest, "/"); i >= 0 {
+		return "/" + rest[:i]
+	}
+	return ""
+}
+
+func imageName(rest string) string { return rest[strings.LastIndex(rest, "/")+1:] }
+
 // versions checks each version as a Docker tag part. Tags derived from it:
 // <v>, <v>-<arch>, <v>-r<yyyymmdd>-<id> (dated, immutable) and
 // draft-<v>-<arch>-<execution id>.
@@ -412,6 +426,8 @@ func (p *parser) versions(n *yaml.Node, entry string, line int) []string {
 			p.add(vn.Line, entry, "use letters, digits, '_', '.' and '-' only, not starting with '.' or '-' (a Docker tag)", "version %q is not a valid Docker tag", v)
 		case len(v) > maxLen:
 			p.add(vn.Line, entry, fmt.Sprintf("shorten it to %d characters or fewer: the draft tag draft-<version>-<arch>-<execution id> must fit in %d", maxLen, maxTagLen), "version %q is too long", v)
+		case len(v) > 1 && v[0] == 'v' && '0' <= v[1] && v[1] <= '9':
+			p.add(vn.Line, entry, fmt.Sprintf("write it as %q: the base images' tags carry no 'v' (node:24, not node:v24), and Build pulls <base-image>:<version>", v[1:]), "version %q starts with 'v'", v)
 		case strings.HasPrefix(v, "draft"):
 			p.add(vn.Line, entry, "rename it: tags starting with 'draft' are retired by the lifecycle rule after a day", "version %q starts with 'draft'", v)
 		case strings.Contains(v, DatedTagMarker):

@@ -76,7 +76,9 @@ var badLists = []badCase{
 	{name: "identifier collision", list: "identifier-collision.yaml", want: []string{bl + `identifier-collision.yaml:2: runtime "ok" version "1-0" arm64: build-graph identifier ok_1_0_arm64 is also the identifier of runtime "ok" version "1.0" arm64`}},
 	{name: "identifier too long", list: "identifier-too-long.yaml", want: []string{bl + `identifier-too-long.yaml:2: runtime "identifier-overflow-runtime-name-for-tests" version "1.0000`, "_arm64 is 128 characters long"}},
 	{name: "bad compute-type", list: "bad-compute-type.yaml", want: []string{bl + `bad-compute-type.yaml:4: runtimes[0] "ok": compute-type "ARM_CONTAINER" is not a CodeBuild compute type`}},
-	{name: "bad base-image", list: "bad-base-image.yaml", want: []string{bl + `bad-base-image.yaml:4: runtimes[0] "ok": base-image "docker.io/library/node:22" is not an image name`}},
+	{name: "bad base-image", list: "bad-base-image.yaml", want: []string{bl + `bad-base-image.yaml:4: runtimes[0] "ok": base-image "node:22" is not an image name`}},
+	{name: "base-image naming a registry", list: "base-image-names-registry.yaml", want: []string{bl + `base-image-names-registry.yaml:4: runtimes[0] "ok": base-image "docker.io/library/ruby" names a registry (docker.io)`, `fix: split it: base-registry: "docker.io/library" and base-image: "ruby"`}},
+	{name: "version with a v", list: "version-with-v.yaml", want: []string{bl + `version-with-v.yaml:3: runtimes[0] "ok": version "v24" starts with 'v'`, `fix: write it as "24"`}},
 	{name: "bad base-registry", list: "bad-base-registry.yaml", want: []string{bl + `bad-base-registry.yaml:4: runtimes[0] "ok": base-registry "https://public.ecr.aws/docker/library/" is not a registry`}},
 	{name: "several problems at once", list: "several-problems.yaml", want: []string{
 		bl + "several-problems.yaml (4 problems)",
