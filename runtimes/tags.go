@@ -15,7 +15,7 @@ import (
 //	                                       so a retried Build overwrites it
 //	<version>-<arch>                       published per-architecture image; moves
 //	<version>                              published multi-architecture index; moves
-//	<version>-r<yyyymmdd>-<id>             published index, dated; immutable
+//	<version>-r<yyyymmdd>-<execution id>   published index, dated; immutable
 //
 // The execution id ties the stages of one pipeline execution together and stays
 // the same when a stage is retried, so retries find their drafts.
@@ -55,23 +55,58 @@ func ArchTag(version string, arch Arch) string {
 }
 
 // DatedTag is the immutable tag of one publish: yyyymmdd is the day the
-// drafts were pushed and shortID the first 8 characters of the execution id,
-// so a retried Publish writes the same tag again.
-func DatedTag(version, yyyymmdd, shortID string) string {
-	return version + "-r" + yyyymmdd + "-" + shortID
+// drafts were pushed, so a retried Publish writes the same tag again, and
+// executionID is the whole execution id: two executions whose ids share a
+// prefix must not find each other's commit point.
+func DatedTag(version, yyyymmdd, executionID string) string {
+	return version + "-r" + yyyymmdd + "-" + executionID
 }
 
-// IsDatedTagOf tells whether tag is a dated tag of version:
-// <version>-r<yyyymmdd>-<8 lowercase hex>, with a real date.
-func IsDatedTagOf(version, tag string) bool {
-	rest, ok := strings.CutPrefix(tag, version+"-r")
-	if !ok || len(rest) != len("yyyymmdd-")+8 || rest[8] != '-' {
-		return false
+// ParseDatedTag reads a dated tag of version:
+// <version>-r<yyyymmdd>-<execution id>, with a real date and a CodePipeline
+// execution id (a lowercase UUID). Tags written before the whole id was
+// used carry its first 8 characters (8 lowercase hex): they stay valid for
+// rollback and status, and their id is those 8 characters.
+func ParseDatedTag(version, tag string) (yyyymmdd, executionID string, ok bool) {
+	rest, found := strings.CutPrefix(tag, version+"-r")
+	if !found || len(rest) < len("yyyymmdd-") || rest[8] != '-' {
+		return "", "", false
 	}
 	if _, err := time.Parse("20060102", rest[:8]); err != nil {
+		return "", "", false
+	}
+	id := rest[9:]
+	if !isLowerHex(id, 8) && !isExecutionID(id) {
+		return "", "", false
+	}
+	return rest[:8], id, true
+}
+
+// IsDatedTagOf tells whether tag is a dated tag of version (ParseDatedTag).
+func IsDatedTagOf(version, tag string) bool {
+	_, _, ok := ParseDatedTag(version, tag)
+	return ok
+}
+
+// isExecutionID: 8-4-4-4-12 lowercase hex, as CodePipeline writes them.
+func isExecutionID(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) != 5 {
 		return false
 	}
-	for _, c := range rest[9:] {
+	for i, n := range []int{8, 4, 4, 4, 12} {
+		if !isLowerHex(parts[i], n) {
+			return false
+		}
+	}
+	return true
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range s {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
 			return false
 		}

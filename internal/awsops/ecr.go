@@ -11,17 +11,35 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // Manifest media types: the OCI and Docker spellings of an image manifest
-// and of a multi-architecture index.
+// and of a multi-architecture index, from go-containerregistry's one table.
 const (
-	MediaOCIIndex     = "application/vnd.oci.image.index.v1+json"
-	MediaDockerList   = "application/vnd.docker.distribution.manifest.list.v2+json"
-	MediaOCIManifest  = "application/vnd.oci.image.manifest.v1+json"
-	MediaDockerImage  = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaOCIIndex     = string(types.OCIImageIndex)
+	MediaDockerList   = string(types.DockerManifestList)
+	MediaOCIManifest  = string(types.OCIManifestSchema1)
+	MediaDockerImage  = string(types.DockerManifestSchema2)
 	repoNotFoundCode  = "RepositoryNotFoundException"
 	alreadyExistsCode = "ImageAlreadyExistsException"
+)
+
+// The parts of the ECR API these helpers call; *ecr.Client has them all,
+// and tests wrap it where moto deviates.
+type (
+	ImageGetter interface {
+		BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, opts ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
+	}
+	ImagePutter interface {
+		PutImage(ctx context.Context, in *ecr.PutImageInput, opts ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
+	}
+	ImageDescriber interface {
+		DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, opts ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
+	}
+	RepositoryDescriber interface {
+		DescribeRepositories(ctx context.Context, in *ecr.DescribeRepositoriesInput, opts ...func(*ecr.Options)) (*ecr.DescribeRepositoriesOutput, error)
+	}
 )
 
 // acceptedMediaTypes are asked for explicitly: without them ECR converts
@@ -31,8 +49,12 @@ const (
 var acceptedMediaTypes = []string{MediaOCIIndex, MediaDockerList, MediaOCIManifest, MediaDockerImage}
 
 // IsIndex tells whether a media type is a multi-architecture index.
-func IsIndex(mediaType string) bool {
-	return mediaType == MediaOCIIndex || mediaType == MediaDockerList
+func IsIndex(mediaType string) bool { return types.MediaType(mediaType).IsIndex() }
+
+// IsImage tells whether a media type is a single-platform image manifest
+// (Docker schema 2 or OCI; not the long-retired schema 1).
+func IsImage(mediaType string) bool {
+	return mediaType == MediaOCIManifest || mediaType == MediaDockerImage
 }
 
 // Manifest is one manifest as ECR stores it: the exact bytes, which a
@@ -50,7 +72,7 @@ func SHA256(b []byte) string {
 }
 
 // RepositoryURI is the repository's URI, <registry>/<name>.
-func RepositoryURI(ctx context.Context, c *ecr.Client, repo string) (string, error) {
+func RepositoryURI(ctx context.Context, c RepositoryDescriber, repo string) (string, error) {
 	d, err := c.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{repo}})
 	if err != nil {
 		if IsCode(err, repoNotFoundCode) {
@@ -73,7 +95,7 @@ func Registry(repositoryURI string) string {
 
 // GetManifest reads one manifest by tag or digest. found is false when the
 // repository has no such image.
-func GetManifest(ctx context.Context, c *ecr.Client, repo string, id ecrtypes.ImageIdentifier) (m Manifest, found bool, err error) {
+func GetManifest(ctx context.Context, c ImageGetter, repo string, id ecrtypes.ImageIdentifier) (m Manifest, found bool, err error) {
 	out, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{
 		RepositoryName:     aws.String(repo),
 		ImageIds:           []ecrtypes.ImageIdentifier{id},
@@ -118,7 +140,7 @@ func describeID(id ecrtypes.ImageIdentifier) string {
 // ImageAlreadyExistsException when the tag already points at exactly this
 // manifest; that is the outcome asked for, so it is reported as already
 // true, not as an error (a re-run must succeed).
-func PutManifest(ctx context.Context, c *ecr.Client, repo, tag string, m Manifest) (already bool, err error) {
+func PutManifest(ctx context.Context, c ImagePutter, repo, tag string, m Manifest) (already bool, err error) {
 	_, err = c.PutImage(ctx, &ecr.PutImageInput{
 		RepositoryName:         aws.String(repo),
 		ImageTag:               aws.String(tag),
@@ -175,7 +197,7 @@ func IndexChildren(m Manifest) ([]Child, error) {
 
 // ImageOfTag describes the image a tag points at: its digest, every tag it
 // has and when it was pushed. found is false when no image has the tag.
-func ImageOfTag(ctx context.Context, c *ecr.Client, repo, tag string) (d ecrtypes.ImageDetail, found bool, err error) {
+func ImageOfTag(ctx context.Context, c ImageDescriber, repo, tag string) (d ecrtypes.ImageDetail, found bool, err error) {
 	out, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String(repo), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}}})
 	if err != nil {
 		if IsCode(err, "ImageNotFoundException") {
@@ -190,7 +212,7 @@ func ImageOfTag(ctx context.Context, c *ecr.Client, repo, tag string) (d ecrtype
 }
 
 // Tags lists every tag in a repository, page by page.
-func Tags(ctx context.Context, c *ecr.Client, repo string) ([]string, error) {
+func Tags(ctx context.Context, c ecr.ListImagesAPIClient, repo string) ([]string, error) {
 	var tags []string
 	p := ecr.NewListImagesPaginator(c, &ecr.ListImagesInput{RepositoryName: aws.String(repo), Filter: &ecrtypes.ListImagesFilter{TagStatus: ecrtypes.TagStatusTagged}})
 	for p.HasMorePages() {
