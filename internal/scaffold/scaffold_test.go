@@ -407,3 +407,43 @@ func TestGeneratedFilesLintClean(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionCheckReadsTheFirstVersionOfRealOutputs runs the generated
+// version check on what real runtimes print (copied from their official
+// images): the first version-shaped token counts, by components, so a date
+// or a build number later in the line cannot pass for the version.
+func TestVersionCheckReadsTheFirstVersionOfRealOutputs(t *testing.T) {
+	arch, _ := hostArch(t)
+	tools := toolsPath(t)
+	sep := string(os.PathListSeparator)
+	for _, c := range []struct {
+		cmd, out   string
+		pass, fail []string
+	}{
+		{"node --version", "v22.11.0", []string{"22", "22.11", "22.11.0"}, []string{"11", "2", "22.1", "0"}},
+		{"python3 --version", "Python 3.13.1", []string{"3", "3.13", "3.13.1"}, []string{"13", "3.1", "1"}},
+		{"go version", "go version go1.26.0 linux/amd64", []string{"1.26", "1"}, []string{"26", "1.2", "64"}},
+		{"ruby --version", "ruby 3.4.1 (2024-12-25 revision 48d4efcb85) +PRISM [x86_64-linux]", []string{"3.4", "3.4.1"}, []string{"2024", "12", "25", "4.1"}},
+		{"java -version", "openjdk version \"21.0.5\" 2024-10-15 LTS\nOpenJDK Runtime Environment Temurin-21.0.5+11 (build 21.0.5+11-LTS)\nOpenJDK 64-Bit Server VM Temurin-21.0.5+11 (build 21.0.5+11-LTS, mixed mode, sharing)", []string{"21", "21.0", "21.0.5"}, []string{"15", "2024", "10", "64", "5"}},
+		{"java -version", "openjdk 17.0.15 2025-04-15", []string{"17"}, []string{"15", "25", "2025"}},
+		{"java -version", "openjdk version \"25\" 2025-10-21", []string{"25"}, []string{"21", "2025", "10"}},
+		{"php --version", "PHP 8.4.2 (cli) (built: Dec 19 2024 13:41:48) (NTS)\nCopyright (c) The PHP Group\nZend Engine v4.4.2, Copyright (c) Zend Technologies", []string{"8", "8.4", "8.4.2"}, []string{"4.4", "19", "2024", "4"}},
+	} {
+		name, _, _ := strings.Cut(c.cmd, " ")
+		r := golang
+		// A name of its own: the fixture's list already has node and python.
+		r.Name, r.VersionCmd = "rt-"+name, c.cmd
+		dir := scaffolded(t, r)
+		path := "PATH=" + fakeTool(t, name, c.out, 0) + sep + tools
+		for _, v := range c.pass {
+			if res := run(t, dir, path, "EXPECTED_VERSION="+v, "EXPECTED_ARCH="+arch); res.exit != 0 {
+				t.Errorf("%s printing %q: EXPECTED_VERSION=%s: exit %d, want 0:\n%s", c.cmd, c.out, v, res.exit, res.out)
+			}
+		}
+		for _, v := range c.fail {
+			if res := run(t, dir, path, "EXPECTED_VERSION="+v, "EXPECTED_ARCH="+arch); res.exit != 1 {
+				t.Errorf("%s printing %q: EXPECTED_VERSION=%s: exit %d, want 1:\n%s", c.cmd, c.out, v, res.exit, res.out)
+			}
+		}
+	}
+}
