@@ -1,12 +1,13 @@
-// Command rehearse runs the pipeline's Build, Verify and Publish commands,
-// taken from the synthesized template, on this machine against local
-// stand-ins for AWS. See docs/rehearsal.md.
+// Command rehearse runs the pipeline's stages (the Tool stage's build of
+// cmd/evergreen, then Build, Verify, Publish and Report, each running that
+// binary), taken from the synthesized template, on this machine against
+// moto and a stand-in for ECR over a local registry. See docs/rehearsal.md.
 //
 //	go run ./cmd/rehearse -subset ci     # the CI subset (.ci/rehearse.sh)
 //	go run ./cmd/rehearse -subset full   # every entry that has a base stand-in
 //
-// Invoked as `aws` or `docker` (symlinks the rehearsal makes), the same
-// executable is the stand-in for those commands.
+// Invoked as `docker` (a symlink the rehearsal makes), the same executable
+// is the stand-in for docker's daemon verbs (internal/rehearsal/docker.go).
 package main
 
 import (
@@ -22,11 +23,6 @@ import (
 
 func main() {
 	switch filepath.Base(os.Args[0]) {
-	case "aws":
-		os.Exit(standIn(func(c *rehearsal.StandInConfig) error {
-			e := &rehearsal.ECR{Cfg: c, Now: time.Now, Stdin: os.Stdin}
-			return e.RunAWS(os.Args[1:], os.Stdout)
-		}))
 	case "docker":
 		os.Exit(standIn(func(c *rehearsal.StandInConfig) error {
 			d := &rehearsal.Docker{Cfg: c, Stdout: os.Stdout, Stderr: os.Stderr, Now: time.Now}
@@ -67,14 +63,10 @@ func standIn(run func(*rehearsal.StandInConfig) error) int {
 		return 255
 	}
 	err = run(c)
-	var ce *rehearsal.CLIError
 	var st rehearsal.Status
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ce):
-		fmt.Fprintln(os.Stderr, ce.Message)
-		return ce.Status
 	case errors.As(err, &st):
 		return int(st)
 	}

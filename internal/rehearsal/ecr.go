@@ -2,6 +2,7 @@ package rehearsal
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -20,327 +20,39 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/jmespath/go-jmespath"
 )
 
-// The aws stand-in: the `aws ecr` operations the commands use, with ECR's
-// semantics, answered from the local registry. Exit statuses are the AWS CLI
-// v2 ones: 0, 252 (the command line does not parse), 254 (the service
-// answered an error), 255 (anything else).
+// The ECR stand-in: ECR's API as the SDK sees it (the JSON 1.1 protocol:
+// POST /, X-Amz-Target AmazonEC2ContainerRegistry_V20150921.<Op>, bodies
+// with the API's member names, timestamps as epoch seconds), answered from
+// the local registry that stands in for ECR's. moto has an ECR API, but it
+// cannot see the images that docker pushes to a registry (moto has none),
+// and it deviates from ECR where Publish depends on it (aws-facts.md:
+// digests, exclusion filters, ImageTagAlreadyExistsException, untagged
+// images, index children): so this one server, over the real registry,
+// is the rehearsal's ECR. The pipeline's binary reaches it through
+// AWS_ENDPOINT_URL_ECR (and AWS_ENDPOINT_URL_ECR_PUBLIC for ECR Public's
+// GetAuthorizationToken, which moto lacks).
 
-// CLIError is an AWS CLI failure.
-type CLIError struct {
-	Status  int
+// APIError is a service error as ECR's JSON protocol returns it: HTTP 400
+// and {"__type": Code, "message": ...}.
+type APIError struct {
+	Code    string
 	Message string
 }
 
-func (e *CLIError) Error() string { return e.Message }
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
 
-func serviceError(op, code, format string, args ...any) error {
-	return &CLIError{254, fmt.Sprintf("\nAn error occurred (%s) when calling the %s operation: %s", code, op, fmt.Sprintf(format, args...))}
-}
-
-func usageError(format string, args ...any) error {
-	return &CLIError{252, fmt.Sprintf(format, args...)}
+func apiError(code, format string, args ...any) error {
+	return &APIError{code, fmt.Sprintf(format, args...)}
 }
 
 // ECR answers the operations against one registry.
-//
-// The same type answers `aws s3 cp` over the records bucket's stand-in
-// (s3.go) and `aws cloudwatch put-metric-data` (cloudwatch.go).
 type ECR struct {
 	Cfg *StandInConfig
 	Now func() time.Time
-	// Stdin is what `aws s3 cp -` uploads.
-	Stdin io.Reader
 	// Transport is used for registry requests (tests use an in-process one).
 	Transport http.RoundTripper
-}
-
-type cliArgs struct {
-	op     string
-	opts   map[string][]string
-	query  string
-	output string
-}
-
-// knownOptions: the options each operation accepts (AWS CLI names), plus the
-// global ones. Anything else is "Unknown options", as in the AWS CLI.
-var knownOptions = map[string][]string{
-	"get-login-password": {},
-	"describe-images":    {"repository-name", "image-ids", "registry-id", "filter"},
-	"batch-get-image":    {"repository-name", "image-ids", "registry-id", "accepted-media-types"},
-	"put-image":          {"repository-name", "image-manifest", "image-manifest-media-type", "image-tag", "image-digest", "registry-id"},
-	"list-images":        {"repository-name", "registry-id", "filter"},
-	"batch-delete-image": {"repository-name", "image-ids", "registry-id"},
-	// scan.go
-	"describe-image-scan-findings": {"repository-name", "image-id", "registry-id", "max-results", "next-token"},
-	"start-image-scan":             {"repository-name", "image-id", "registry-id"},
-}
-
-var globalOptions = map[string]bool{"region": true, "output": true, "query": true, "no-cli-pager": false, "no-paginate": false, "profile": true}
-
-// listOptions take several values.
-var listOptions = map[string]bool{"image-ids": true, "accepted-media-types": true}
-
-// flagOptions take no value.
-var flagOptions = map[string]bool{"only-show-errors": true, "quiet": true, "no-cli-pager": true, "no-paginate": true,
-	"overwrite": true, "no-overwrite": true, "with-decryption": true, "no-with-decryption": true}
-
-// RunAWS runs one `aws` command line (without the leading "aws").
-func (e *ECR) RunAWS(args []string, stdout io.Writer) error {
-	if len(args) < 2 {
-		return usageError("usage: aws [options] <command> <subcommand> [<subcommand> ...] [parameters]\naws: error: the following arguments are required: command")
-	}
-	var pos []string
-	ca := cliArgs{opts: map[string][]string{}, output: "json"}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if !strings.HasPrefix(a, "--") {
-			pos = append(pos, a)
-			continue
-		}
-		key := strings.TrimPrefix(a, "--")
-		val := []string{}
-		if k, v, ok := strings.Cut(key, "="); ok {
-			key, val = k, []string{v}
-		} else if flagOptions[key] {
-			val = []string{"true"}
-		} else {
-			for i+1 < len(args) && !strings.HasPrefix(args[i+1], "--") {
-				val = append(val, args[i+1])
-				i++
-				if !listOptions[key] {
-					break
-				}
-			}
-		}
-		if takes, ok := globalOptions[key]; ok {
-			if takes && len(val) != 1 {
-				return usageError("aws: error: argument --%s: expected one argument", key)
-			}
-			switch key {
-			case "query":
-				ca.query = val[0]
-			case "output":
-				ca.output = val[0]
-			}
-			continue
-		}
-		ca.opts[key] = val
-	}
-	if len(pos) == 2 && pos[0] == "ecr-public" && pos[1] == "get-login-password" {
-		// The token for public.ecr.aws, whose stand-in registry is anonymous:
-		// the docker stand-in logs in there with it.
-		fmt.Fprintln(stdout, "ecr-public-stand-in-token")
-		return nil
-	}
-	if len(pos) >= 2 && pos[0] == "s3" && pos[1] == "cp" {
-		if err := checkOptions(ca, s3CpOptions); err != nil {
-			return err
-		}
-		return e.s3Copy(pos[2:], ca, args, stdout)
-	}
-	if len(pos) == 2 && pos[0] == "cloudwatch" && pos[1] == "put-metric-data" {
-		if err := checkOptions(ca, putMetricDataOptions); err != nil {
-			return err
-		}
-		return e.putMetricData(ca, args)
-	}
-	if len(pos) == 2 && (pos[0] == "ssm" && (pos[1] == "get-parameter" || pos[1] == "put-parameter") || pos[0] == "sns" && pos[1] == "publish") {
-		return e.runOther(pos[0]+" "+pos[1], ca, args, stdout)
-	}
-	if len(pos) != 2 || pos[0] != "ecr" {
-		return usageError("aws: the rehearsal stands in for `aws ecr`, `aws s3 cp`, `aws cloudwatch put-metric-data`, `aws ssm get-parameter`, `aws ssm put-parameter`, `aws sns publish` and `aws ecr-public get-login-password` only, not for `aws %s`", strings.Join(pos, " "))
-	}
-	ca.op = pos[1]
-	allowed, ok := knownOptions[ca.op]
-	if !ok {
-		return usageError("aws ecr: the rehearsal does not stand in for %q (the commands used to need only %s)", ca.op, strings.Join(slices.Sorted(maps.Keys(knownOptions)), ", "))
-	}
-	if err := checkOptions(ca, allowed); err != nil {
-		return err
-	}
-	if ca.output != "json" && ca.output != "text" {
-		return usageError("aws: error: argument --output: Invalid choice, the rehearsal has json and text")
-	}
-	if e.Cfg.countCall(ca.op, args) {
-		return serviceError(opName(ca.op), "ThrottlingException", "Rate exceeded (injected by the rehearsal: a call failing half way through a stage)")
-	}
-	var out any
-	var err error
-	switch ca.op {
-	case "describe-images", "batch-get-image", "list-images", "describe-image-scan-findings", "start-image-scan":
-		unlock, err := e.Cfg.RLock()
-		if err != nil {
-			return err
-		}
-		defer unlock()
-	}
-	switch ca.op {
-	case "get-login-password":
-		fmt.Fprintln(stdout, e.Cfg.Password)
-		return nil
-	case "describe-images":
-		out, err = e.describeImages(ca)
-	case "batch-get-image":
-		out, err = e.batchGetImage(ca)
-	case "put-image":
-		out, err = e.putImage(ca)
-	case "list-images":
-		out, err = e.listImages(ca)
-	case "batch-delete-image":
-		out, err = e.batchDeleteImage(ca)
-	case "describe-image-scan-findings":
-		out, err = e.describeImageScanFindings(ca)
-	case "start-image-scan":
-		out, err = e.startImageScan(ca)
-	}
-	if err != nil {
-		return err
-	}
-	return printOutput(stdout, out, ca)
-}
-
-// runOther runs the SSM and SNS operations, which print their answer
-// through the same --query and --output as the ECR ones.
-func (e *ECR) runOther(cmd string, ca cliArgs, args []string, stdout io.Writer) error {
-	allowed := map[string][]string{"ssm get-parameter": getParameterOptions, "ssm put-parameter": putParameterOptions, "sns publish": snsPublishOptions}[cmd]
-	if err := checkOptions(ca, allowed); err != nil {
-		return err
-	}
-	if ca.output != "json" && ca.output != "text" {
-		return usageError("aws: error: argument --output: Invalid choice, the rehearsal has json and text")
-	}
-	var out any
-	var err error
-	switch cmd {
-	case "ssm get-parameter":
-		out, err = e.getParameter(ca)
-	case "ssm put-parameter":
-		out, err = e.putParameter(ca, args)
-	case "sns publish":
-		out, err = e.snsPublish(ca, args)
-	}
-	if err != nil {
-		return err
-	}
-	return printOutput(stdout, out, ca)
-}
-
-// checkOptions refuses options the operation does not have, as the AWS CLI
-// does ("Unknown options", exit 252).
-func checkOptions(ca cliArgs, allowed []string) error {
-	var unknown []string
-	for k := range ca.opts {
-		if !slices.Contains(allowed, k) {
-			unknown = append(unknown, "--"+k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return usageError("\nUnknown options: %s", strings.Join(unknown, ", "))
-	}
-	return nil
-}
-
-func opName(op string) string {
-	var b strings.Builder
-	for _, p := range strings.Split(op, "-") {
-		b.WriteString(strings.ToUpper(p[:1]) + p[1:])
-	}
-	return b.String()
-}
-
-func printOutput(w io.Writer, out any, ca cliArgs) error {
-	// Round-trip through JSON: JMESPath works on plain values.
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	if ca.query != "" {
-		v, err = jmespath.Search(ca.query, v)
-		if err != nil {
-			return usageError("Bad value for --query %s: %v", ca.query, err)
-		}
-	}
-	if ca.output == "json" {
-		b, err := json.MarshalIndent(v, "", "    ")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "%s\n", b)
-		return nil
-	}
-	return printText(w, v)
-}
-
-// printText is the AWS CLI's text output for the shapes the commands query:
-// a scalar, None for null, or a list of scalars on one tab-separated line.
-func printText(w io.Writer, v any) error {
-	scalar := func(x any) (string, bool) {
-		switch s := x.(type) {
-		case nil:
-			return "None", true
-		case string:
-			return s, true
-		case bool:
-			if s {
-				return "True", true
-			}
-			return "False", true
-		case float64:
-			return strings.TrimSuffix(fmt.Sprintf("%v", s), ".0"), true
-		}
-		return "", false
-	}
-	if s, ok := scalar(v); ok {
-		fmt.Fprintln(w, s)
-		return nil
-	}
-	if l, ok := v.([]any); ok {
-		var parts []string
-		for _, x := range l {
-			s, ok := scalar(x)
-			if !ok {
-				return &CLIError{255, "rehearsal stand-in: --output text of nested values is not emulated; query a scalar or use --output json"}
-			}
-			parts = append(parts, s)
-		}
-		if len(parts) > 0 {
-			fmt.Fprintln(w, strings.Join(parts, "\t"))
-		}
-		return nil
-	}
-	return &CLIError{255, "rehearsal stand-in: --output text of an object is not emulated; query a scalar or use --output json"}
-}
-
-// --- arguments ----------------------------------------------------------------
-
-func (ca cliArgs) one(key string, required bool) (string, error) {
-	v, ok := ca.opts[key]
-	if !ok {
-		if required {
-			return "", usageError("\naws: error: the following arguments are required: --%s", key)
-		}
-		return "", nil
-	}
-	if len(v) != 1 {
-		return "", usageError("aws: error: argument --%s: expected one argument", key)
-	}
-	s := v[0]
-	if p, ok := strings.CutPrefix(s, "file://"); ok {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return "", &CLIError{255, fmt.Sprintf("\nError parsing parameter '--%s': Unable to load paramfile %s: %v", key, s, err)}
-		}
-		s = string(b)
-	}
-	return s, nil
 }
 
 // ImageID is ECR's ImageIdentifier.
@@ -349,39 +61,135 @@ type ImageID struct {
 	ImageTag    string `json:"imageTag,omitempty"`
 }
 
-func (ca cliArgs) imageIDs(required bool) ([]ImageID, error) {
-	vals, ok := ca.opts["image-ids"]
-	if !ok || len(vals) == 0 {
-		if required {
-			return nil, usageError("\naws: error: the following arguments are required: --image-ids")
-		}
-		return nil, nil
-	}
-	if strings.HasPrefix(strings.TrimSpace(vals[0]), "[") {
-		var ids []ImageID
-		if err := json.Unmarshal([]byte(strings.Join(vals, " ")), &ids); err != nil {
-			return nil, usageError("\nError parsing parameter '--image-ids': Invalid JSON: %v", err)
-		}
-		return ids, nil
-	}
-	var ids []ImageID
-	for _, v := range vals {
-		var id ImageID
-		for _, kv := range strings.Split(v, ",") {
-			k, val, ok := strings.Cut(kv, "=")
-			switch {
-			case ok && k == "imageTag":
-				id.ImageTag = val
-			case ok && k == "imageDigest":
-				id.ImageDigest = val
-			default:
-				return nil, usageError("\nError parsing parameter '--image-ids': Expected: '=', received: '%s' for input:\n%s", v, v)
-			}
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
+// ecrRequest is the union of the members of the requests the stand-in
+// answers; each operation reads its own.
+type ecrRequest struct {
+	RegistryID             string    `json:"registryId"`
+	RepositoryName         string    `json:"repositoryName"`
+	RepositoryNames        []string  `json:"repositoryNames"`
+	ImageIDs               []ImageID `json:"imageIds"`
+	ImageID                *ImageID  `json:"imageId"`
+	AcceptedMediaTypes     []string  `json:"acceptedMediaTypes"`
+	ImageManifest          string    `json:"imageManifest"`
+	ImageManifestMediaType string    `json:"imageManifestMediaType"`
+	ImageTag               string    `json:"imageTag"`
+	ImageDigest            string    `json:"imageDigest"`
+	Filter                 *struct {
+		TagStatus string `json:"tagStatus"`
+	} `json:"filter"`
+	MaxResults int    `json:"maxResults"`
+	NextToken  string `json:"nextToken"`
 }
+
+const (
+	ecrTargetPrefix       = "AmazonEC2ContainerRegistry_V20150921."
+	ecrPublicTargetPrefix = "SpencerFrontendService."
+)
+
+// ServeHTTP answers one API call.
+func (e *ECR) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	target := req.Header.Get("X-Amz-Target")
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, &APIError{"SerializationException", err.Error()})
+		return
+	}
+	out, err := e.Call(target, body)
+	if err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			writeAPIError(w, http.StatusBadRequest, ae)
+			return
+		}
+		// A failure of the stand-in itself: a 500 the SDK retries, then
+		// reports; the message says what broke.
+		writeAPIError(w, http.StatusInternalServerError, &APIError{"ServerException", "rehearsal stand-in: " + err.Error()})
+		return
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		writeAPIError(w, http.StatusInternalServerError, &APIError{"ServerException", err.Error()})
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Write(b)
+}
+
+func writeAPIError(w http.ResponseWriter, status int, e *APIError) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", e.Code)
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]string{"__type": e.Code, "message": e.Message})
+	w.Write(b)
+}
+
+// Call runs the operation target (X-Amz-Target) with a JSON request body.
+func (e *ECR) Call(target string, body []byte) (any, error) {
+	var in ecrRequest
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, apiError("SerializationException", "%v", err)
+		}
+	}
+	if op, ok := strings.CutPrefix(target, ecrPublicTargetPrefix); ok {
+		if op != "GetAuthorizationToken" {
+			return nil, apiError("UnknownOperationException", "the rehearsal stands in for ECR Public's GetAuthorizationToken only, not %s", op)
+		}
+		// public.ecr.aws is the base images' stand-in registry, which is
+		// anonymous: the docker stand-in logs in there with any token.
+		return map[string]any{"authorizationData": map[string]any{
+			"authorizationToken": base64.StdEncoding.EncodeToString([]byte("AWS:ecr-public-stand-in-token")),
+			"expiresAt":          epoch(e.Now().Add(12 * time.Hour)),
+		}}, nil
+	}
+	op, ok := strings.CutPrefix(target, ecrTargetPrefix)
+	if !ok {
+		return nil, apiError("UnknownOperationException", "unknown X-Amz-Target %q", target)
+	}
+	if e.Cfg.countCall(op, []string{in.RepositoryName}) {
+		return nil, apiError("ThrottlingException", "Rate exceeded (injected by the rehearsal: a call failing half way through a stage)")
+	}
+	switch op {
+	case "DescribeImages", "BatchGetImage", "ListImages", "DescribeImageScanFindings", "StartImageScan", "DescribeImageSigningStatus":
+		unlock, err := e.Cfg.RLock()
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	switch op {
+	case "GetAuthorizationToken":
+		// The registry's htpasswd user and password, as ECR hands out a
+		// token that `docker login` takes as AWS:<password>.
+		return map[string]any{"authorizationData": []map[string]any{{
+			"authorizationToken": base64.StdEncoding.EncodeToString([]byte(e.Cfg.User + ":" + e.Cfg.Password)),
+			"expiresAt":          epoch(e.Now().Add(12 * time.Hour)),
+			"proxyEndpoint":      "https://" + e.Cfg.Registry,
+		}}}, nil
+	case "DescribeRepositories":
+		return e.describeRepositories(in)
+	case "DescribeImages":
+		return e.describeImages(in)
+	case "BatchGetImage":
+		return e.batchGetImage(in)
+	case "PutImage":
+		return e.putImage(in)
+	case "ListImages":
+		return e.listImages(in)
+	case "BatchDeleteImage":
+		return e.batchDeleteImage(in)
+	case "DescribeImageScanFindings":
+		return e.describeImageScanFindings(in)
+	case "StartImageScan":
+		return e.startImageScan(in)
+	case "DescribeImageSigningStatus":
+		return e.describeImageSigningStatus(in)
+	}
+	return nil, apiError("UnknownOperationException", "the rehearsal does not stand in for ECR's %s", op)
+}
+
+// epoch is the JSON protocol's timestamp: seconds since 1970, fractional.
+func epoch(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
 // --- the registry ---------------------------------------------------------------
 
@@ -397,10 +205,10 @@ func (e *ECR) options() []remote.Option {
 	return o
 }
 
-func (e *ECR) repoRef(op, repo string) (name.Repository, Repository, error) {
+func (e *ECR) repoRef(repo string) (name.Repository, Repository, error) {
 	r, ok := e.Cfg.Repo(repo)
 	if !ok {
-		return name.Repository{}, r, serviceError(op, "RepositoryNotFoundException",
+		return name.Repository{}, r, apiError("RepositoryNotFoundException",
 			"The repository with name '%s' does not exist in the registry with id '%s'", repo, e.Cfg.Account)
 	}
 	ref, err := name.NewRepository(e.Cfg.Registry+"/"+repo, name.Insecure)
@@ -438,7 +246,7 @@ func (e *ECR) get(repo name.Repository, ref string) (*manifest, error) {
 		r, err = name.NewTag(repo.Name()+":"+ref, name.Insecure)
 	}
 	if err != nil {
-		return nil, err
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'imageId': %v", err)
 	}
 	d, err := remote.Get(r, e.options()...)
 	if isNotFound(err) {
@@ -511,39 +319,69 @@ type ociManifest struct {
 
 // --- operations ------------------------------------------------------------------
 
+func (e *ECR) describeRepositories(in ecrRequest) (any, error) {
+	names := in.RepositoryNames
+	if len(names) == 0 {
+		for _, r := range e.Cfg.Repositories {
+			names = append(names, r.Name)
+		}
+	}
+	var out []map[string]any
+	for _, n := range names {
+		_, r, err := e.repoRef(n)
+		if err != nil {
+			return nil, err
+		}
+		rep := map[string]any{
+			"registryId": e.Cfg.Account, "repositoryName": r.Name,
+			"repositoryArn":      "arn:aws:ecr:" + e.Cfg.Region + ":" + e.Cfg.Account + ":repository/" + r.Name,
+			"repositoryUri":      e.Cfg.Registry + "/" + r.Name,
+			"imageTagMutability": r.Mutability,
+		}
+		if len(r.Exclusions) > 0 {
+			var fs []map[string]string
+			for _, x := range r.Exclusions {
+				fs = append(fs, map[string]string{"filterType": "WILDCARD", "filter": x})
+			}
+			rep["imageTagMutabilityExclusionFilters"] = fs
+		}
+		out = append(out, rep)
+	}
+	return map[string]any{"repositories": out}, nil
+}
+
 type imageDetail struct {
 	RegistryID             string   `json:"registryId"`
 	RepositoryName         string   `json:"repositoryName"`
 	ImageDigest            string   `json:"imageDigest"`
 	ImageTags              []string `json:"imageTags,omitempty"`
 	ImageSizeInBytes       int64    `json:"imageSizeInBytes"`
-	ImagePushedAt          string   `json:"imagePushedAt"`
+	ImagePushedAt          float64  `json:"imagePushedAt"`
 	ImageManifestMediaType string   `json:"imageManifestMediaType"`
 	ArtifactMediaType      string   `json:"artifactMediaType,omitempty"`
 }
 
-func (e *ECR) describeImages(ca cliArgs) (any, error) {
-	const op = "DescribeImages"
-	repoName, err := ca.one("repository-name", true)
+func (e *ECR) describeImages(in ecrRequest) (any, error) {
+	repo, _, err := e.repoRef(in.RepositoryName)
 	if err != nil {
 		return nil, err
-	}
-	repo, _, err := e.repoRef(op, repoName)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := ca.imageIDs(false)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) == 0 {
-		return nil, &CLIError{255, "rehearsal stand-in: describe-images without --image-ids is not emulated"}
 	}
 	tags, err := e.tags(repo)
 	if err != nil {
 		return nil, err
 	}
-	var details []imageDetail
+	ids := in.ImageIDs
+	if len(ids) == 0 {
+		// Every tagged image: the registry cannot list untagged manifests.
+		seen := map[string]bool{}
+		for _, t := range slices.Sorted(maps.Keys(tags)) {
+			if !seen[tags[t]] {
+				seen[tags[t]] = true
+				ids = append(ids, ImageID{ImageDigest: tags[t]})
+			}
+		}
+	}
+	details := []imageDetail{}
 	for _, id := range ids {
 		ref := id.ImageDigest
 		if ref == "" {
@@ -554,23 +392,20 @@ func (e *ECR) describeImages(ca cliArgs) (any, error) {
 			return nil, err
 		}
 		if m == nil || (id.ImageDigest != "" && id.ImageTag != "" && tags[id.ImageTag] != id.ImageDigest) {
-			return nil, serviceError(op, "ImageNotFoundException",
+			return nil, apiError("ImageNotFoundException",
 				"The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
-				nullIfEmpty(id.ImageDigest), nullIfEmpty(id.ImageTag), repoName, e.Cfg.Account)
+				nullIfEmpty(id.ImageDigest), nullIfEmpty(id.ImageTag), in.RepositoryName, e.Cfg.Account)
 		}
-		at, ok, err := e.Cfg.PushedAt(repoName, m.Digest)
+		at, ok, err := e.Cfg.PushedAt(in.RepositoryName, m.Digest)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, &CLIError{255, fmt.Sprintf("rehearsal stand-in: no push time recorded for %s@%s (pushed around the stand-ins?)", repoName, m.Digest)}
+			return nil, fmt.Errorf("no push time recorded for %s@%s (pushed around the stand-ins?)", in.RepositoryName, m.Digest)
 		}
 		d := imageDetail{
-			RegistryID: e.Cfg.Account, RepositoryName: repoName, ImageDigest: m.Digest,
-			// The AWS CLI v2 prints timestamps in ISO 8601, in the local
-			// time zone (UTC on CodeBuild).
-			ImagePushedAt:          at.Local().Format("2006-01-02T15:04:05.000000-07:00"),
-			ImageManifestMediaType: m.MediaType,
+			RegistryID: e.Cfg.Account, RepositoryName: in.RepositoryName, ImageDigest: m.Digest,
+			ImagePushedAt: epoch(at), ImageManifestMediaType: m.MediaType,
 		}
 		for t, dg := range tags {
 			if dg == m.Digest {
@@ -614,23 +449,16 @@ type image struct {
 	ImageManifestMediaType string  `json:"imageManifestMediaType"`
 }
 
-func (e *ECR) batchGetImage(ca cliArgs) (any, error) {
-	const op = "BatchGetImage"
-	repoName, err := ca.one("repository-name", true)
+func (e *ECR) batchGetImage(in ecrRequest) (any, error) {
+	repo, _, err := e.repoRef(in.RepositoryName)
 	if err != nil {
 		return nil, err
 	}
-	repo, _, err := e.repoRef(op, repoName)
-	if err != nil {
-		return nil, err
+	if len(in.ImageIDs) == 0 {
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length greater than or equal to 1'")
 	}
-	ids, err := ca.imageIDs(true)
-	if err != nil {
-		return nil, err
-	}
-	accepted := ca.opts["accepted-media-types"]
 	images, failures := []image{}, []failure{}
-	for _, id := range ids {
+	for _, id := range in.ImageIDs {
 		ref := id.ImageDigest
 		if ref == "" {
 			ref = id.ImageTag
@@ -643,56 +471,42 @@ func (e *ECR) batchGetImage(ca cliArgs) (any, error) {
 			failures = append(failures, failure{id, "ImageNotFound", "Requested image not found"})
 			continue
 		}
-		if len(accepted) > 0 {
-			ok := false
-			for _, a := range accepted {
-				ok = ok || a == m.MediaType
-			}
-			if !ok {
-				failures = append(failures, failure{id, "UnsupportedImageType", fmt.Sprintf("Image's manifest media type %s is not in the accepted media types", m.MediaType)})
-				continue
-			}
+		if len(in.AcceptedMediaTypes) > 0 && !slices.Contains(in.AcceptedMediaTypes, m.MediaType) {
+			failures = append(failures, failure{id, "UnsupportedImageType", fmt.Sprintf("Image's manifest media type %s is not in the accepted media types", m.MediaType)})
+			continue
 		}
-		images = append(images, image{e.Cfg.Account, repoName, ImageID{m.Digest, id.ImageTag}, string(m.Raw), m.MediaType})
+		images = append(images, image{e.Cfg.Account, in.RepositoryName, ImageID{m.Digest, id.ImageTag}, string(m.Raw), m.MediaType})
 	}
 	return map[string]any{"images": images, "failures": failures}, nil
 }
 
-func (e *ECR) putImage(ca cliArgs) (any, error) {
-	const op = "PutImage"
-	repoName, err := ca.one("repository-name", true)
+func (e *ECR) putImage(in ecrRequest) (any, error) {
+	repo, r, err := e.repoRef(in.RepositoryName)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := ca.one("image-manifest", true)
-	if err != nil {
-		return nil, err
-	}
-	tag, _ := ca.one("image-tag", false)
-	mt, _ := ca.one("image-manifest-media-type", false)
-	wantDigest, _ := ca.one("image-digest", false)
-	repo, r, err := e.repoRef(op, repoName)
-	if err != nil {
-		return nil, err
+	raw, mt, tag := in.ImageManifest, in.ImageManifestMediaType, in.ImageTag
+	if raw == "" {
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'imageManifest' failed to satisfy constraint: 'Member must have length greater than or equal to 1'")
 	}
 	if tag == "" {
-		return nil, &CLIError{255, "rehearsal stand-in: put-image without --image-tag is not emulated"}
+		return nil, fmt.Errorf("PutImage without imageTag is not emulated (the registry keeps no untagged manifest)")
 	}
 	var om ociManifest
 	if err := json.Unmarshal([]byte(raw), &om); err != nil {
-		return nil, serviceError(op, "InvalidParameterException", "Invalid parameter at 'imageManifest' failed to satisfy constraint: 'Invalid JSON syntax'")
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'imageManifest' failed to satisfy constraint: 'Invalid JSON syntax'")
 	}
 	switch {
 	case mt == "" && om.MediaType == "":
-		return nil, serviceError(op, "InvalidParameterException", "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Manifest media type could not be determined; pass imageManifestMediaType'")
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Manifest media type could not be determined; pass imageManifestMediaType'")
 	case mt == "":
 		mt = om.MediaType
 	case om.MediaType != "" && om.MediaType != mt:
-		return nil, serviceError(op, "InvalidParameterException", "Invalid parameter at 'imageManifestMediaType' failed to satisfy constraint: 'Manifest media type %s does not match the media type %s in the manifest'", mt, om.MediaType)
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'imageManifestMediaType' failed to satisfy constraint: 'Manifest media type %s does not match the media type %s in the manifest'", mt, om.MediaType)
 	}
 	digest := digestOf([]byte(raw))
-	if wantDigest != "" && wantDigest != digest {
-		return nil, serviceError(op, "ImageDigestDoesNotMatchException", "Provided digest %s does not match the manifest digest %s", wantDigest, digest)
+	if in.ImageDigest != "" && in.ImageDigest != digest {
+		return nil, apiError("ImageDigestDoesNotMatchException", "Provided digest %s does not match the manifest digest %s", in.ImageDigest, digest)
 	}
 
 	unlock, err := e.Cfg.Lock()
@@ -705,12 +519,12 @@ func (e *ECR) putImage(ca cliArgs) (any, error) {
 		return nil, err
 	}
 	if cur != nil && cur.Digest == digest {
-		return nil, serviceError(op, "ImageAlreadyExistsException",
-			"Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", digest, tag, repoName, e.Cfg.Account)
+		return nil, apiError("ImageAlreadyExistsException",
+			"Image with digest '%s' and tag '%s' already exists in the repository with name '%s' in registry with id '%s'", digest, tag, in.RepositoryName, e.Cfg.Account)
 	}
 	if cur != nil && r.Immutable(tag) {
-		return nil, serviceError(op, "ImageTagAlreadyExistsException",
-			"The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", tag, repoName)
+		return nil, apiError("ImageTagAlreadyExistsException",
+			"The image tag '%s' already exists in the '%s' repository and cannot be overwritten because the tag is immutable.", tag, in.RepositoryName)
 	}
 	if isIndex(mt) {
 		var missing []string
@@ -724,7 +538,7 @@ func (e *ECR) putImage(ca cliArgs) (any, error) {
 			}
 		}
 		if len(missing) > 0 {
-			return nil, serviceError(op, "ReferencedImagesNotFoundException", "Some of the images referenced by the manifest list were not found: %s", strings.Join(missing, ", "))
+			return nil, apiError("ReferencedImagesNotFoundException", "Some of the images referenced by the manifest list were not found: %s", strings.Join(missing, ", "))
 		}
 	}
 	existing, err := e.get(repo, digest)
@@ -736,34 +550,28 @@ func (e *ECR) putImage(ca cliArgs) (any, error) {
 		if errors.As(err, &te) {
 			for _, d := range te.Errors {
 				if d.Code == transport.ManifestBlobUnknownErrorCode {
-					return nil, serviceError(op, "LayersNotFoundException", "Layers with digests referenced by the manifest are not in the repository: %v", err)
+					return nil, apiError("LayersNotFoundException", "Layers with digests referenced by the manifest are not in the repository: %v", err)
 				}
 			}
 		}
-		return nil, serviceError(op, "InvalidParameterException", "the registry refused the manifest: %v", err)
+		return nil, apiError("InvalidParameterException", "the registry refused the manifest: %v", err)
 	}
 	if existing == nil {
-		if err := e.Cfg.RecordPush(repoName, digest, e.Now()); err != nil {
+		if err := e.Cfg.RecordPush(in.RepositoryName, digest, e.Now()); err != nil {
 			return nil, err
 		}
 	}
-	return map[string]any{"image": image{e.Cfg.Account, repoName, ImageID{digest, tag}, raw, mt}}, nil
+	return map[string]any{"image": image{e.Cfg.Account, in.RepositoryName, ImageID{digest, tag}, raw, mt}}, nil
 }
 
-func (e *ECR) listImages(ca cliArgs) (any, error) {
-	const op = "ListImages"
-	repoName, err := ca.one("repository-name", true)
+func (e *ECR) listImages(in ecrRequest) (any, error) {
+	repo, _, err := e.repoRef(in.RepositoryName)
 	if err != nil {
 		return nil, err
 	}
-	repo, _, err := e.repoRef(op, repoName)
-	if err != nil {
-		return nil, err
-	}
-	filter, _ := ca.one("filter", false)
-	if filter != "tagStatus=TAGGED" {
+	if in.Filter != nil && in.Filter.TagStatus != "" && in.Filter.TagStatus != "TAGGED" {
 		// The registry cannot list manifests without a tag.
-		return nil, &CLIError{255, fmt.Sprintf("rehearsal stand-in: list-images --filter %q is not emulated (only tagStatus=TAGGED is)", filter)}
+		return nil, fmt.Errorf("ListImages with tagStatus %q is not emulated (only TAGGED is)", in.Filter.TagStatus)
 	}
 	tags, err := e.tags(repo)
 	if err != nil {
@@ -781,19 +589,13 @@ func (e *ECR) listImages(ca cliArgs) (any, error) {
 // while an index references it. The registry (distribution 2.8) cannot
 // delete a tag, only a manifest with all its tags: so the stand-in deletes
 // the manifest and puts the same bytes back under the tags that remain.
-func (e *ECR) batchDeleteImage(ca cliArgs) (any, error) {
-	const op = "BatchDeleteImage"
-	repoName, err := ca.one("repository-name", true)
+func (e *ECR) batchDeleteImage(in ecrRequest) (any, error) {
+	repo, _, err := e.repoRef(in.RepositoryName)
 	if err != nil {
 		return nil, err
 	}
-	repo, _, err := e.repoRef(op, repoName)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := ca.imageIDs(true)
-	if err != nil {
-		return nil, err
+	if len(in.ImageIDs) == 0 {
+		return nil, apiError("InvalidParameterException", "Invalid parameter at 'imageIds' failed to satisfy constraint: 'Member must have length greater than or equal to 1'")
 	}
 	unlock, err := e.Cfg.Lock()
 	if err != nil {
@@ -805,7 +607,7 @@ func (e *ECR) batchDeleteImage(ca cliArgs) (any, error) {
 		return nil, err
 	}
 	deleted, failures := []ImageID{}, []failure{}
-	for _, id := range ids {
+	for _, id := range in.ImageIDs {
 		var digest string
 		var remove []string
 		switch {
@@ -834,7 +636,7 @@ func (e *ECR) batchDeleteImage(ca cliArgs) (any, error) {
 		}
 		var keep []string
 		for t, d := range tags {
-			if d == digest && !contains(remove, t) {
+			if d == digest && !slices.Contains(remove, t) {
 				keep = append(keep, t)
 			}
 		}
@@ -857,12 +659,12 @@ func (e *ECR) batchDeleteImage(ca cliArgs) (any, error) {
 			return nil, err
 		}
 		if err := remote.Delete(dref, e.options()...); err != nil {
-			return nil, fmt.Errorf("rehearsal stand-in: deleting %s: %w", dref, err)
+			return nil, fmt.Errorf("deleting %s: %w", dref, err)
 		}
 		sort.Strings(keep)
 		for _, t := range keep {
 			if err := e.put(repo, t, m.Raw, m.MediaType); err != nil {
-				return nil, fmt.Errorf("rehearsal stand-in: putting %s back under %s after removing %v: %w", digest, t, remove, err)
+				return nil, fmt.Errorf("putting %s back under %s after removing %v: %w", digest, t, remove, err)
 			}
 		}
 		for _, t := range remove {
@@ -872,7 +674,6 @@ func (e *ECR) batchDeleteImage(ca cliArgs) (any, error) {
 	}
 	return map[string]any{"imageIds": deleted, "failures": failures}, nil
 }
-
 // referencedBy lists the tagged indexes of repo that name digest.
 func (e *ECR) referencedBy(repo name.Repository, tags map[string]string, digest string) ([]string, error) {
 	seen := map[string]bool{}
@@ -903,11 +704,3 @@ func (e *ECR) referencedBy(repo name.Repository, tags map[string]string, digest 
 	return out, nil
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

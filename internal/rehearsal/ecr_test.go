@@ -1,18 +1,24 @@
 package rehearsal
 
 import (
-	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
+	"github.com/aws/smithy-go"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -62,19 +68,13 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{t, &ECR{Cfg: cfg, Now: func() time.Time { return time.Date(2026, 11, 26, 23, 59, 0, 0, time.UTC) }}, cfg.Registry}
 }
 
-// aws runs the stand-in and returns stdout and the exit status.
-func (f *fixture) aws(args ...string) (string, int, string) {
-	var out bytes.Buffer
-	err := f.ecr.RunAWS(args, &out)
-	var ce *CLIError
-	switch {
-	case err == nil:
-		return out.String(), 0, ""
-	case errors.As(err, &ce):
-		return out.String(), ce.Status, ce.Message
-	}
-	f.t.Fatalf("aws %v: %v", args, err)
-	return "", 0, ""
+// client is the real SDK client, pointed at the stand-in as the binary is
+// (AWS_ENDPOINT_URL_ECR), without retries: a test sees each answer.
+func (f *fixture) client() *ecr.Client {
+	srv := httptest.NewServer(f.ecr)
+	f.t.Cleanup(srv.Close)
+	return ecr.New(ecr.Options{Region: "eu-west-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
 }
 
 func (f *fixture) push(repo, tag string) string {
@@ -91,138 +91,199 @@ func (f *fixture) push(repo, tag string) string {
 	return d.String()
 }
 
-func (f *fixture) digestOf(tag string) string {
-	out, st, msg := f.aws("ecr", "describe-images", "--repository-name", "node", "--image-ids", "imageTag="+tag, "--query", "imageDetails[0].imageDigest", "--output", "text")
-	if st != 0 {
-		return "missing: " + msg
+var ctx = context.Background()
+
+func code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
 	}
-	return strings.TrimSpace(out)
+	if err != nil {
+		return "not an API error: " + err.Error()
+	}
+	return ""
 }
 
-func TestECRStandIn(t *testing.T) {
+func tagDigest(t *testing.T, c *ecr.Client, tag string) string {
+	out, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}}})
+	if err != nil {
+		return "missing: " + code(err)
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest)
+}
+
+func TestDescribeImagesGivesMediaTypeTagsAndFirstPushTime(t *testing.T) {
 	f := newFixture(t)
+	c := f.client()
+	amd := f.push("node", "draft-22-amd64-x")
+	out, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("draft-22-amd64-x")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := out.ImageDetails[0]
+	if aws.ToString(d.ImageDigest) != amd || aws.ToString(d.ImageManifestMediaType) != "application/vnd.docker.distribution.manifest.v2+json" ||
+		!d.ImagePushedAt.Equal(time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)) || len(d.ImageTags) != 1 || aws.ToInt64(d.ImageSizeInBytes) == 0 {
+		t.Fatalf("describe-images: %+v", d)
+	}
+	if _, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("nope")}}}); code(err) != "ImageNotFoundException" {
+		t.Fatalf("a missing tag: %v", err)
+	}
+	var rnf *ecrtypes.RepositoryNotFoundException
+	if _, err := c.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("nope")}); !errors.As(err, &rnf) {
+		t.Fatalf("an unknown repository, as the SDK's typed error: %v", err)
+	}
+}
+
+func TestPutImageKeepsECRsTagRules(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
 	amd := f.push("node", "draft-22-amd64-x")
 	arm := f.push("node", "draft-22-arm64-x")
-
-	// describe-images: media type and push time, as the commands query them.
-	out, st, _ := f.aws("ecr", "describe-images", "--repository-name", "node", "--image-ids", "imageTag=draft-22-amd64-x",
-		"--query", "imageDetails[0].imageManifestMediaType", "--output", "text")
-	if st != 0 || strings.TrimSpace(out) != "application/vnd.docker.distribution.manifest.v2+json" {
-		t.Fatalf("media type: %d %q", st, out)
+	got, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("draft-22-amd64-x")}, {ImageTag: aws.String("nope")}},
+		AcceptedMediaTypes: []string{"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"}})
+	if err != nil || len(got.Images) != 1 || aws.ToString(got.Images[0].ImageId.ImageDigest) != amd || len(got.Failures) != 1 || got.Failures[0].FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
+		t.Fatalf("batch-get-image: %+v %v", got, err)
 	}
-	out, _, _ = f.aws("ecr", "describe-images", "--repository-name", "node", "--image-ids", "imageTag=draft-22-amd64-x",
-		"--query", "imageDetails[0].imagePushedAt", "--output", "text")
-	if !strings.HasPrefix(out, "2026-11-25T22:00:00") {
-		t.Fatalf("pushed at: %q", out)
+	raw, mt := aws.ToString(got.Images[0].ImageManifest), aws.ToString(got.Images[0].ImageManifestMediaType)
+	put := func(tag, mt, raw string) error {
+		_, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("node"), ImageTag: aws.String(tag), ImageManifestMediaType: aws.String(mt), ImageManifest: aws.String(raw)})
+		return err
 	}
-	if _, st, msg := f.aws("ecr", "describe-images", "--repository-name", "node", "--image-ids", "imageTag=nope"); st != 254 || !strings.Contains(msg, "ImageNotFoundException") {
-		t.Fatalf("describe a missing tag: %d %s", st, msg)
+	if err := put("22-amd64", mt, raw); err != nil {
+		t.Fatalf("a retag: %v", err)
 	}
-	if _, st, msg := f.aws("ecr", "describe-images", "--repository-name", "nope", "--image-ids", "imageTag=x"); st != 254 || !strings.Contains(msg, "RepositoryNotFoundException") {
-		t.Fatalf("unknown repository: %d %s", st, msg)
+	var exists *ecrtypes.ImageAlreadyExistsException
+	if err := put("22-amd64", mt, raw); !errors.As(err, &exists) {
+		t.Fatalf("the same manifest under its tag again: %v", err)
 	}
-	if _, st, _ := f.aws("ecr", "describe-images", "--repository-name", "node", "--image-idz", "imageTag=x"); st != 252 {
-		t.Fatalf("unknown option: %d", st)
+	if err := put("22-amd64", "application/vnd.oci.image.manifest.v1+json", raw); code(err) != "InvalidParameterException" {
+		t.Fatalf("a media type the manifest contradicts: %v", err)
 	}
-
-	// batch-get-image, then put-image under a new tag: a retag.
-	out, st, _ = f.aws("ecr", "batch-get-image", "--repository-name", "node", "--image-ids", "imageTag=draft-22-amd64-x",
-		"--accepted-media-types", "application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json", "--output", "json")
-	var got struct {
-		Images []struct {
-			ImageManifest          string
-			ImageManifestMediaType string
-			ImageID                struct{ ImageDigest string } `json:"imageId"`
-		}
+	if _, err := c.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(amd)}},
+		AcceptedMediaTypes: []string{"application/vnd.oci.image.manifest.v1+json"}}); err != nil {
+		t.Fatal(err)
 	}
-	if st != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got.Images) != 1 || got.Images[0].ImageID.ImageDigest != amd {
-		t.Fatalf("batch-get-image: %d %s", st, out)
-	}
-	dir := t.TempDir()
-	mf := filepath.Join(dir, "m")
-	os.WriteFile(mf, []byte(got.Images[0].ImageManifest), 0o644)
-	put := func(tag, mt, file string) (int, string) {
-		_, st, msg := f.aws("ecr", "put-image", "--repository-name", "node", "--image-tag", tag, "--image-manifest-media-type", mt, "--image-manifest", "file://"+file)
-		return st, msg
-	}
-	if st, msg := put("22-amd64", got.Images[0].ImageManifestMediaType, mf); st != 0 {
-		t.Fatalf("put-image: %d %s", st, msg)
-	}
-	if st, msg := put("22-amd64", got.Images[0].ImageManifestMediaType, mf); st != 254 || !strings.Contains(msg, "ImageAlreadyExistsException") {
-		t.Fatalf("put-image again: want ImageAlreadyExistsException (254), got %d %s", st, msg)
-	}
-	if st, msg := put("22-amd64", "application/vnd.oci.image.manifest.v1+json", mf); st != 254 || !strings.Contains(msg, "InvalidParameterException") {
-		t.Fatalf("put-image with a media type the manifest contradicts: %d %s", st, msg)
-	}
-
-	// An index of both, under a dated (immutable) tag.
 	index := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` +
 		`{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"` + amd + `","size":1,"platform":{"architecture":"amd64","os":"linux"}},` +
 		`{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"` + arm + `","size":1,"platform":{"architecture":"arm64","os":"linux","variant":"v8"}}]}`
-	ixf := filepath.Join(dir, "ix")
-	os.WriteFile(ixf, []byte(index), 0o644)
-	if st, msg := put("22-r20261125-abcdef12", "application/vnd.oci.image.index.v1+json", ixf); st != 0 {
-		t.Fatalf("put the index: %d %s", st, msg)
+	if err := put("22-r20261125-abcdef12", "application/vnd.oci.image.index.v1+json", index); err != nil {
+		t.Fatalf("the index under a dated tag: %v", err)
 	}
-	if st, msg := put("22-r20261125-abcdef12", "application/vnd.docker.distribution.manifest.v2+json", mf); st != 254 || !strings.Contains(msg, "ImageTagAlreadyExistsException") {
-		t.Fatalf("moving an immutable dated tag: %d %s", st, msg)
+	var immutable *ecrtypes.ImageTagAlreadyExistsException
+	if err := put("22-r20261125-abcdef12", mt, raw); !errors.As(err, &immutable) {
+		t.Fatalf("moving an immutable dated tag (exclusion filter *-r20*): %v", err)
 	}
-	if st, msg := put("22", "application/vnd.docker.distribution.manifest.v2+json", mf); st != 0 {
-		t.Fatalf("a mutable tag: %d %s", st, msg)
+	if err := put("22", mt, raw); err != nil {
+		t.Fatal(err)
 	}
-	if st, msg := put("22", "application/vnd.oci.image.index.v1+json", ixf); st != 0 {
-		t.Fatalf("moving a mutable tag: %d %s", st, msg)
+	if err := put("22", "application/vnd.oci.image.index.v1+json", index); err != nil {
+		t.Fatalf("moving a mutable tag: %v", err)
 	}
+	missing := strings.Replace(index, amd, "sha256:"+strings.Repeat("0", 64), 1)
+	if err := put("23", "application/vnd.oci.image.index.v1+json", missing); code(err) != "ReferencedImagesNotFoundException" {
+		t.Fatalf("an index whose child is missing: %v", err)
+	}
+	if tagDigest(t, c, "22") == amd {
+		t.Fatal("22 did not move to the index")
+	}
+	list, err := c.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String("node"), Filter: &ecrtypes.ListImagesFilter{TagStatus: ecrtypes.TagStatusTagged}})
+	if err != nil || len(list.ImageIds) != 5 {
+		t.Fatalf("list-images: %+v %v", list, err)
+	}
+}
 
-	// list-images with the query Publish uses to find its dated tag.
-	out, _, _ = f.aws("ecr", "list-images", "--repository-name", "node", "--filter", "tagStatus=TAGGED",
-		"--query", "imageIds[?starts_with(imageTag, '22-r20') && ends_with(imageTag, '-abcdef12')].imageTag | [0]", "--output", "text")
-	if strings.TrimSpace(out) != "22-r20261125-abcdef12" {
-		t.Fatalf("list-images query: %q", out)
+func TestBatchDeleteImageRemovesOneTagAndRefusesAReferencedImage(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	amd := f.push("node", "draft-22-amd64-x")
+	arm := f.push("node", "draft-22-arm64-x")
+	m, _ := f.ecr.get(mustRepo(t, f.reg+"/node"), amd)
+	if err := f.ecr.put(mustRepo(t, f.reg+"/node"), "22-amd64", m.Raw, m.MediaType); err != nil {
+		t.Fatal(err)
 	}
-	out, _, _ = f.aws("ecr", "list-images", "--repository-name", "node", "--filter", "tagStatus=TAGGED",
-		"--query", "imageIds[?starts_with(imageTag, '22-r20') && ends_with(imageTag, '-00000000')].imageTag | [0]", "--output", "text")
-	if strings.TrimSpace(out) != "None" {
-		t.Fatalf("list-images query without a match: %q", out)
+	index := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` +
+		`{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","digest":"` + arm + `","size":1,"platform":{"architecture":"arm64","os":"linux"}}]}`
+	if _, err := c.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String("node"), ImageTag: aws.String("22"), ImageManifest: aws.String(index)}); err != nil {
+		t.Fatal(err)
 	}
-
-	// batch-delete-image: the draft tag of an image with another tag goes
-	// alone; a missing tag is a failure entry, not an error.
-	out, st, _ = f.aws("ecr", "batch-delete-image", "--repository-name", "node", "--image-ids", "imageTag=draft-22-amd64-x", "imageTag=draft-22-nope-x",
-		"--query", "failures[?failureCode!='ImageNotFound']", "--output", "json")
-	if st != 0 || strings.TrimSpace(out) != "[]" {
-		t.Fatalf("batch-delete-image: %d %s", st, out)
+	out, err := c.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("draft-22-amd64-x")}, {ImageTag: aws.String("draft-22-nope-x")}}})
+	if err != nil || len(out.ImageIds) != 1 || len(out.Failures) != 1 || out.Failures[0].FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
+		t.Fatalf("batch-delete-image: %+v %v", out, err)
 	}
-	if d := f.digestOf("draft-22-amd64-x"); !strings.HasPrefix(d, "missing") {
+	if d := tagDigest(t, c, "draft-22-amd64-x"); !strings.HasPrefix(d, "missing") {
 		t.Fatalf("the draft tag is still there: %s", d)
 	}
-	if d := f.digestOf("22-amd64"); d != amd {
+	if d := tagDigest(t, c, "22-amd64"); d != amd {
 		t.Fatalf("22-amd64 lost its image: %s", d)
 	}
-	out, st, _ = f.aws("ecr", "batch-delete-image", "--repository-name", "node", "--image-ids", "imageTag=draft-22-amd64-x")
-	if st != 0 || !strings.Contains(out, `"ImageNotFound"`) {
-		t.Fatalf("deleting a missing tag: %d %s", st, out)
+	out, err = c.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String("node"), ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String("draft-22-arm64-x")}}})
+	if err != nil || len(out.Failures) != 1 || out.Failures[0].FailureCode != ecrtypes.ImageFailureCodeImageReferencedByManifestList {
+		t.Fatalf("the last tag of an image an index references: %+v %v", out, err)
 	}
-	// The arm64 draft is the image's last tag and the index references it.
-	out, st, _ = f.aws("ecr", "batch-delete-image", "--repository-name", "node", "--image-ids", "imageTag=draft-22-arm64-x")
-	if st != 0 || !strings.Contains(out, "ImageReferencedByManifestList") {
-		t.Fatalf("deleting the last tag of a referenced image: %d %s", st, out)
-	}
-	if d := f.digestOf("draft-22-arm64-x"); d != arm {
+	if d := tagDigest(t, c, "draft-22-arm64-x"); d != arm {
 		t.Fatalf("the refused delete removed the tag: %s", d)
 	}
+}
 
-	// An injected fault fires once, on the Nth call.
-	f.ecr.Cfg.SetFault(&Fault{Op: "list-images", N: 2})
-	if _, st, _ := f.aws("ecr", "list-images", "--repository-name", "node", "--filter", "tagStatus=TAGGED"); st != 0 {
+func TestAuthorizationTokenIsTheRegistrysLogin(t *testing.T) {
+	f := newFixture(t)
+	f.ecr.Cfg.User, f.ecr.Cfg.Password = "AWS", "secret"
+	c := f.client()
+	out, err := c.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := base64.StdEncoding.DecodeString(aws.ToString(out.AuthorizationData[0].AuthorizationToken))
+	if string(tok) != "AWS:secret" || !strings.HasSuffix(aws.ToString(out.AuthorizationData[0].ProxyEndpoint), f.reg) || out.AuthorizationData[0].ExpiresAt.Before(f.ecr.Now()) {
+		t.Fatalf("token %q, endpoint %q", tok, aws.ToString(out.AuthorizationData[0].ProxyEndpoint))
+	}
+	srv := httptest.NewServer(f.ecr)
+	defer srv.Close()
+	pc := ecrpublic.New(ecrpublic.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
+	po, err := pc.GetAuthorizationToken(ctx, &ecrpublic.GetAuthorizationTokenInput{})
+	if err != nil || aws.ToString(po.AuthorizationData.AuthorizationToken) == "" {
+		t.Fatalf("ECR Public: %+v %v", po, err)
+	}
+}
+
+func TestStickyFaultFailsFromTheNthCallOfItsRepository(t *testing.T) {
+	f := newFixture(t)
+	f.ecr.Cfg.Repositories = append(f.ecr.Cfg.Repositories, Repository{Name: "python", Mutability: "MUTABLE"})
+	c := f.client()
+	list := func(repo string) error {
+		_, err := c.ListImages(ctx, &ecr.ListImagesInput{RepositoryName: aws.String(repo)})
+		return err
+	}
+	f.ecr.Cfg.SetFault(&Fault{Op: "ListImages", N: 2, Match: "node", Sticky: true})
+	if err := list("node"); err != nil {
 		t.Fatal("the fault fired early")
 	}
-	if _, st, msg := f.aws("ecr", "list-images", "--repository-name", "node", "--filter", "tagStatus=TAGGED"); st != 254 || !strings.Contains(msg, "ThrottlingException") {
-		t.Fatalf("the fault did not fire: %d %s", st, msg)
+	if err := list("python"); err != nil {
+		t.Fatal("the fault fired on another repository")
 	}
-	if _, st, _ := f.aws("ecr", "list-images", "--repository-name", "node", "--filter", "tagStatus=TAGGED"); st != 0 || f.ecr.Cfg.FaultPending() {
-		t.Fatal("the fault fired twice")
+	if !f.ecr.Cfg.FaultPending() {
+		t.Fatal("not pending")
 	}
+	for i := 0; i < 3; i++ {
+		if err := list("node"); code(err) != "ThrottlingException" {
+			t.Fatalf("call %d after the fault: %v", i, err)
+		}
+	}
+	if f.ecr.Cfg.FaultPending() {
+		t.Fatal("still pending after it fired")
+	}
+	f.ecr.Cfg.SetFaults(nil)
+	if err := list("node"); err != nil {
+		t.Fatal("cleared, but still failing")
+	}
+}
+
+func mustRepo(t *testing.T, s string) name.Repository {
+	r, err := name.NewRepository(s, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func TestWildcardAndMutability(t *testing.T) {

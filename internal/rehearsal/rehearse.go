@@ -1,10 +1,13 @@
 package rehearsal
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -55,6 +58,14 @@ type rehearsal struct {
 	cfg      *StandInConfig
 	ecrReg   *RegistryProc
 	baseReg  *RegistryProc
+	// ecrAPI serves ECR's API over ecrReg (ecr.go); moto serves S3, SSM,
+	// SNS and CloudWatch (moto.go).
+	ecrAPI *http.Server
+	ecrURL string
+	moto   *Moto
+	// tool is the directory of the Tool stage's output artifact
+	// (bin/<uname -m>/evergreen): CODEBUILD_SRC_DIR_Tool of the builds.
+	tool string
 	execID   string
 	revision string
 	mu       sync.Mutex
@@ -70,7 +81,7 @@ type rehearsal struct {
 	bucket string
 	// stageRetry waits for Publish to finish its scenario.
 	stageRetry stageRetry
-	// scenarios are the results of the issue-11 scenarios, in order.
+	// scenarios are the results of the scenarios, in order.
 	scenarios []scenarioResult
 }
 
@@ -151,13 +162,13 @@ func Rehearse(o Options) (err error) {
 	r.runStage("Verify", builds, r.execID, r.srcDir(""), nil)
 	r.recordVerified(builds)
 	r.publish(publishes, builds)
-	// Issue 13: the Report stage, unchanged and changed releases, the
-	// consumers' parameters (scenarios13.go).
-	r.issue13(publishes, builds)
-	// Issue 14: the vulnerability gate on declared scans (scenarios14.go),
+	// The Report stage, unchanged and changed releases, the
+	// consumers' parameters (scenarios_releases.go).
+	r.releaseScenarios(publishes, builds)
+	// The vulnerability gate on declared scans (scenarios_gate.go),
 	// then make status and make rollback against moto seeded with what
 	// all of the above left (ops.go).
-	r.issue14(publishes, builds)
+	r.gateScenarios(publishes, builds)
 	r.opsScenarios(publishes)
 	r.printTable()
 	r.printScenarios()
@@ -177,6 +188,14 @@ func (r *rehearsal) cleanup() {
 	if r.baseReg != nil {
 		r.baseReg.Stop()
 		r.baseReg = nil
+	}
+	if r.ecrAPI != nil {
+		r.ecrAPI.Close()
+		r.ecrAPI = nil
+	}
+	if r.moto != nil {
+		r.moto.Stop()
+		r.moto = nil
 	}
 	// Image stores were mounted by podman/buildah: unmount before removing.
 	if r.work != "" {
@@ -279,7 +298,7 @@ func (r *rehearsal) setup() error {
 	if err := copyFile(exe, filepath.Join(r.bin, "rehearse-standin"), 0o755); err != nil {
 		return err
 	}
-	for _, n := range []string{"aws", "docker"} {
+	for _, n := range []string{"docker"} {
 		if err := os.Symlink("rehearse-standin", filepath.Join(r.bin, n)); err != nil {
 			return err
 		}
@@ -329,7 +348,7 @@ func (r *rehearsal) setup() error {
 		Account: standInAccount, Region: standInRegion,
 		Repositories: r.pl.Repositories, StateDir: state,
 		RegistriesConf: regConf, RealDocker: realDocker,
-		PublicRegistry: r.baseReg.Addr, Buckets: buckets, Topics: topics,
+		PublicRegistry: r.baseReg.Addr,
 	}
 	for _, b := range slices.Sorted(maps.Keys(bases)) {
 		r.cfg.BaseMirrors = append(r.cfg.BaseMirrors, Mirror{b, r.baseReg.Addr + "/library"})
@@ -337,6 +356,21 @@ func (r *rehearsal) setup() error {
 	if err := r.cfg.Write(r.bin); err != nil {
 		return err
 	}
+	// ECR's API, in this process, over the ECR stand-in registry.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	r.ecrURL = "http://" + l.Addr().String()
+	r.ecrAPI = &http.Server{Handler: r.ecr(), ReadHeaderTimeout: 10 * time.Second}
+	go r.ecrAPI.Serve(l)
+	if r.moto, err = StartMoto(r.o.Repo, filepath.Join(r.work, "moto"), standInAccount, standInRegion); err != nil {
+		return err
+	}
+	if err := r.moto.Create(context.Background(), buckets, topics); err != nil {
+		return err
+	}
+	r.logf("AWS: ECR's API %s (over the ECR stand-in registry), moto %s (S3, SSM, SNS, CloudWatch): buckets %v, topics %v", r.ecrURL, r.moto.URL, buckets, topics)
 
 	r.execID = NewUUID()
 	if out, err := exec.Command("git", "-C", r.o.Repo, "rev-parse", "HEAD").Output(); err == nil {
@@ -676,7 +710,13 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 		"HOME=" + home,
 		"LANG=C.UTF-8",
 		"TMPDIR=" + home,
+		// The substitution for AWS: the SDK's endpoints (ECR and ECR
+		// Public to the ECR stand-in, everything else to moto) and fake
+		// credentials where CodeBuild gives the build role's.
+		"AWS_ENDPOINT_URL_ECR=" + r.ecrURL,
+		"AWS_ENDPOINT_URL_ECR_PUBLIC=" + r.ecrURL,
 	}
+	base = append(base, r.moto.BuildEnv()...)
 	return BuildEnv(base, Env{codebuild, project, action}, spec, e)
 }
 
@@ -931,11 +971,11 @@ func recordKey(execID, stage string, e Entry) string {
 	return k + "/" + e.Get("ARCH") + ".json"
 }
 
-// record reads an entry's record of a stage back from the bucket's stand-in.
+// record reads an entry's record of a stage back from the records bucket.
 func (r *rehearsal) record(execID, stage string, e Entry) (Record, error) {
 	var rec Record
 	key := recordKey(execID, stage, e)
-	data, ok, err := r.cfg.GetObject(r.bucket, key)
+	data, ok, err := r.moto.GetObject(r.bucket, key)
 	if err != nil {
 		return rec, err
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -65,7 +64,7 @@ func (c *StandInConfig) scans() (map[string]Scan, error) {
 	return out, json.Unmarshal(b, &out)
 }
 
-// ScanStarts are the start-image-scan calls, in order.
+// ScanStarts are the StartImageScan calls, in order.
 type ScanStart struct {
 	Repository, Digest string
 	At                 time.Time
@@ -75,55 +74,37 @@ func (c *StandInConfig) ScanStarts() ([]ScanStart, error) {
 	return readJSONLines[ScanStart](c, "scan-starts.jsonl")
 }
 
-// resolveImageID reads `--image-id imageDigest=...|imageTag=...` and
-// returns the digest it names in the repository, or ImageNotFoundException.
-func (e *ECR) resolveImageID(op string, ca cliArgs) (repoName, digest string, err error) {
-	repoName, err = ca.one("repository-name", true)
+// resolveImageID returns the digest an imageId names in the repository,
+// or ImageNotFoundException.
+func (e *ECR) resolveImageID(in ecrRequest) (digest string, err error) {
+	repo, _, err := e.repoRef(in.RepositoryName)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	repo, _, err := e.repoRef(op, repoName)
-	if err != nil {
-		return "", "", err
+	if in.ImageID == nil || in.ImageID.ImageDigest == "" && in.ImageID.ImageTag == "" {
+		return "", apiError("InvalidParameterException", "Invalid parameter at 'imageId': an imageDigest or an imageTag is required")
 	}
-	raw, err := ca.one("image-id", true)
-	if err != nil {
-		return "", "", err
-	}
-	var dg, tag string
-	for _, kv := range strings.Split(raw, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "imageDigest":
-			dg = v
-		case "imageTag":
-			tag = v
-		default:
-			return "", "", usageError("Parameter validation failed:\nUnknown parameter in imageId: %q, must be one of: imageDigest, imageTag", k)
-		}
-	}
-	ref := dg
+	ref := in.ImageID.ImageDigest
 	if ref == "" {
-		ref = tag
+		ref = in.ImageID.ImageTag
 	}
 	m, err := e.get(repo, ref)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	if m == nil {
-		return "", "", serviceError(op, "ImageNotFoundException",
+		return "", apiError("ImageNotFoundException",
 			"The image with imageId {imageDigest:'%s', imageTag:'%s'} does not exist within the repository with name '%s' in the registry with id '%s'",
-			nullIfEmpty(dg), nullIfEmpty(tag), repoName, e.Cfg.Account)
+			nullIfEmpty(in.ImageID.ImageDigest), nullIfEmpty(in.ImageID.ImageTag), in.RepositoryName, e.Cfg.Account)
 	}
-	return repoName, m.Digest, nil
+	return m.Digest, nil
 }
 
 // describeImageScanFindings answers as ECR does for basic scanning: the
 // status, and when complete the findings (name, severity, package_name and
 // package_version attributes) with their counts per severity.
-func (e *ECR) describeImageScanFindings(ca cliArgs) (any, error) {
-	const op = "DescribeImageScanFindings"
-	repo, digest, err := e.resolveImageID(op, ca)
+func (e *ECR) describeImageScanFindings(in ecrRequest) (any, error) {
+	digest, err := e.resolveImageID(in)
 	if err != nil {
 		return nil, err
 	}
@@ -131,12 +112,12 @@ func (e *ECR) describeImageScanFindings(ca cliArgs) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, ok := scans[repo+"@"+digest]
+	s, ok := scans[in.RepositoryName+"@"+digest]
 	if !ok {
 		s = Scan{Status: "COMPLETE"}
 	}
 	out := map[string]any{
-		"registryId": e.Cfg.Account, "repositoryName": repo,
+		"registryId": e.Cfg.Account, "repositoryName": in.RepositoryName,
 		"imageId":         map[string]string{"imageDigest": digest},
 		"imageScanStatus": map[string]string{"status": s.Status, "description": map[bool]string{true: "The scan was completed successfully.", false: "The scan is in progress."}[s.Status == "COMPLETE"]},
 	}
@@ -144,7 +125,7 @@ func (e *ECR) describeImageScanFindings(ca cliArgs) (any, error) {
 		return out, nil
 	}
 	counts := map[string]int{}
-	var findings []map[string]any
+	findings := []map[string]any{}
 	for _, f := range s.Findings {
 		counts[f.Severity]++
 		findings = append(findings, map[string]any{
@@ -153,27 +134,90 @@ func (e *ECR) describeImageScanFindings(ca cliArgs) (any, error) {
 		})
 	}
 	sort.Slice(findings, func(i, j int) bool { return fmt.Sprint(findings[i]["name"]) < fmt.Sprint(findings[j]["name"]) })
+	now := epoch(e.Now())
 	out["imageScanFindings"] = map[string]any{
-		// The AWS CLI v2 prints timestamps in ISO 8601, local time.
-		"imageScanCompletedAt":         time.Now().Local().Format("2006-01-02T15:04:05.000000-07:00"),
-		"vulnerabilitySourceUpdatedAt": time.Now().Local().Format("2006-01-02T15:04:05.000000-07:00"),
+		"imageScanCompletedAt":         now,
+		"vulnerabilitySourceUpdatedAt": now,
 		"findingSeverityCounts":        counts,
 		"findings":                     findings,
 	}
 	return out, nil
 }
 
-// startImageScan logs the call and answers IN_PROGRESS; the declared result
-// stands (the rehearsal's scans do not change by being started again).
-func (e *ECR) startImageScan(ca cliArgs) (any, error) {
-	const op = "StartImageScan"
-	repo, digest, err := e.resolveImageID(op, ca)
+// startImageScan logs the call and refuses it as basic scanning does
+// within 24 hours of the image's push (its scan on push); an image
+// without a recorded push (none in the rehearsal) starts IN_PROGRESS. The
+// declared result stands either way.
+func (e *ECR) startImageScan(in ecrRequest) (any, error) {
+	digest, err := e.resolveImageID(in)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.Cfg.appendJSONLine("scan-starts.jsonl", ScanStart{repo, digest, time.Now()}); err != nil {
+	now := e.Now()
+	if err := e.Cfg.appendJSONLine("scan-starts.jsonl", ScanStart{in.RepositoryName, digest, now}); err != nil {
 		return nil, err
 	}
-	return map[string]any{"registryId": e.Cfg.Account, "repositoryName": repo,
+	if at, ok, err := e.Cfg.PushedAt(in.RepositoryName, digest); err != nil {
+		return nil, err
+	} else if ok && now.Sub(at) < 24*time.Hour {
+		return nil, apiError("LimitExceededException", "The scan quota per image has been exceeded. Wait and try again.")
+	}
+	return map[string]any{"registryId": e.Cfg.Account, "repositoryName": in.RepositoryName,
 		"imageId": map[string]string{"imageDigest": digest}, "imageScanStatus": map[string]string{"status": "IN_PROGRESS"}}, nil
+}
+
+// Signing is a declared signing status of an image (ECR managed signing).
+type Signing struct {
+	Status        string `json:"status"` // IN_PROGRESS, COMPLETE, FAILED
+	FailureCode   string `json:"failureCode,omitempty"`
+	FailureReason string `json:"failureReason,omitempty"`
+}
+
+func (c *StandInConfig) signingPath() string { return filepath.Join(c.StateDir, "signing.json") }
+
+// DeclareSigning sets the signing status of repo@digest. Without one, an
+// image has no signing status: the registry has no signing rule.
+func (c *StandInConfig) DeclareSigning(repo, digest string, s Signing) error {
+	unlock, err := c.lockFile("signing")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	all := map[string]Signing{}
+	if b, err := os.ReadFile(c.signingPath()); err == nil {
+		if err := json.Unmarshal(b, &all); err != nil {
+			return err
+		}
+	}
+	all[repo+"@"+digest] = s
+	b, err := json.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(c.signingPath(), b, 0o644)
+}
+
+func (e *ECR) describeImageSigningStatus(in ecrRequest) (any, error) {
+	digest, err := e.resolveImageID(in)
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]Signing{}
+	if b, err := os.ReadFile(e.Cfg.signingPath()); err == nil {
+		if err := json.Unmarshal(b, &all); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	statuses := []map[string]string{}
+	if s, ok := all[in.RepositoryName+"@"+digest]; ok {
+		st := map[string]string{"status": s.Status, "signingProfileArn": "arn:aws:signer:" + e.Cfg.Region + ":" + e.Cfg.Account + ":/signing-profiles/rehearsal"}
+		if s.FailureCode != "" {
+			st["failureCode"], st["failureReason"] = s.FailureCode, s.FailureReason
+		}
+		statuses = append(statuses, st)
+	}
+	return map[string]any{"registryId": e.Cfg.Account, "repositoryName": in.RepositoryName,
+		"imageId": map[string]string{"imageDigest": digest}, "signingStatuses": statuses}, nil
 }

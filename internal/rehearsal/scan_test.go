@@ -1,15 +1,20 @@
 package rehearsal
 
 import (
-	"encoding/json"
-	"strings"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 )
 
 // The scan stand-in answers what a scenario declared, as ECR's basic
-// scanning shapes it; an undeclared image has a clean, complete scan.
-func TestScanStandIn(t *testing.T) {
+// scanning shapes it, to the SDK; an undeclared image has a clean,
+// complete scan.
+func TestDeclaredScansAsTheSDKReadsThem(t *testing.T) {
 	f := newFixture(t)
+	c := f.client()
 	clean := f.push("node", "22-amd64")
 	worse := f.push("node", "draft-22-amd64-x")
 	if err := f.ecr.Cfg.DeclareScan("node", worse, Scan{Status: "COMPLETE", Findings: []Finding{
@@ -17,54 +22,73 @@ func TestScanStandIn(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	out, st, msg := f.aws("ecr", "describe-image-scan-findings", "--repository-name", "node", "--image-id", "imageDigest="+worse, "--output", "json")
-	if st != 0 {
-		t.Fatalf("exit %d: %s", st, msg)
+	scan := func(id ecrtypes.ImageIdentifier) (*ecr.DescribeImageScanFindingsOutput, error) {
+		return c.DescribeImageScanFindings(ctx, &ecr.DescribeImageScanFindingsInput{RepositoryName: aws.String("node"), ImageId: &id})
 	}
-	var got struct {
-		ImageID struct{ ImageDigest string } `json:"imageId"`
-		Status  struct{ Status string }      `json:"imageScanStatus"`
-		F       struct {
-			Counts   map[string]int `json:"findingSeverityCounts"`
-			Findings []struct {
-				Name, Severity string
-				Attributes     []struct{ Key, Value string }
-			}
-		} `json:"imageScanFindings"`
-	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
+	got, err := scan(ecrtypes.ImageIdentifier{ImageDigest: aws.String(worse)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ImageID.ImageDigest != worse || got.Status.Status != "COMPLETE" || got.F.Counts["CRITICAL"] != 1 || got.F.Counts["HIGH"] != 2 || len(got.F.Findings) != 3 ||
-		got.F.Findings[0].Name != "CVE-2026-0001" || got.F.Findings[0].Attributes[1].Value != "libssl3t64" {
-		t.Errorf("declared scan: %s", out)
+	fs := got.ImageScanFindings
+	if aws.ToString(got.ImageId.ImageDigest) != worse || got.ImageScanStatus.Status != ecrtypes.ScanStatusComplete || fs.FindingSeverityCounts["CRITICAL"] != 1 ||
+		fs.FindingSeverityCounts["HIGH"] != 2 || len(fs.Findings) != 3 || aws.ToString(fs.Findings[0].Name) != "CVE-2026-0001" ||
+		aws.ToString(fs.Findings[0].Attributes[1].Value) != "libssl3t64" || fs.ImageScanCompletedAt == nil {
+		t.Errorf("declared scan: %+v", got)
 	}
 	// By tag, undeclared: complete, no findings.
-	out, st, _ = f.aws("ecr", "describe-image-scan-findings", "--repository-name", "node", "--image-id", "imageTag=22-amd64",
-		"--query", "[imageId.imageDigest, imageScanStatus.status, length(imageScanFindings.findings || `[]`)]", "--output", "text")
-	if st != 0 || strings.Fields(out)[0] != clean || strings.Fields(out)[1] != "COMPLETE" {
-		t.Errorf("undeclared scan: %q", out)
+	got, err = scan(ecrtypes.ImageIdentifier{ImageTag: aws.String("22-amd64")})
+	if err != nil || aws.ToString(got.ImageId.ImageDigest) != clean || got.ImageScanStatus.Status != ecrtypes.ScanStatusComplete || len(got.ImageScanFindings.Findings) != 0 {
+		t.Errorf("undeclared scan: %+v %v", got, err)
 	}
 	// A scan that never ends.
-	if err := f.ecr.Cfg.DeclareScan("node", clean, Scan{Status: "IN_PROGRESS"}); err != nil {
-		t.Fatal(err)
+	f.ecr.Cfg.DeclareScan("node", clean, Scan{Status: "IN_PROGRESS"})
+	if got, err = scan(ecrtypes.ImageIdentifier{ImageDigest: aws.String(clean)}); err != nil || got.ImageScanStatus.Status != ecrtypes.ScanStatusInProgress || got.ImageScanFindings != nil {
+		t.Errorf("in progress: %+v %v", got, err)
 	}
-	out, _, _ = f.aws("ecr", "describe-image-scan-findings", "--repository-name", "node", "--image-id", "imageDigest="+clean, "--query", "imageScanStatus.status", "--output", "text")
-	if strings.TrimSpace(out) != "IN_PROGRESS" {
-		t.Errorf("in progress: %q", out)
+	if _, err := scan(ecrtypes.ImageIdentifier{ImageTag: aws.String("24-amd64")}); code(err) != "ImageNotFoundException" {
+		t.Errorf("missing image: %v", err)
 	}
-	// Missing image, unknown option.
-	if _, st, msg := f.aws("ecr", "describe-image-scan-findings", "--repository-name", "node", "--image-id", "imageTag=24-amd64"); st != 254 || !strings.Contains(msg, "ImageNotFoundException") {
-		t.Errorf("missing image: exit %d %s", st, msg)
+}
+
+// Basic scanning scans an image once per 24 hours, the scan on push
+// included: StartImageScan on the day of the push is refused.
+func TestStartImageScanIsRefusedWithin24HoursOfThePush(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	d := f.push("node", "22-amd64") // pushed 2026-11-25 22:00, "now" is 2026-11-26 23:59
+	start := func() error {
+		_, err := c.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: aws.String("node"), ImageId: &ecrtypes.ImageIdentifier{ImageDigest: aws.String(d)}})
+		return err
 	}
-	if _, st, _ := f.aws("ecr", "start-image-scan", "--repository-name", "node", "--image-id", "imageDigest="+clean, "--force"); st != 252 {
-		t.Errorf("unknown option: exit %d", st)
+	if err := start(); err != nil {
+		t.Fatalf("more than 24 hours after the push: %v", err)
 	}
-	if _, st, msg := f.aws("ecr", "start-image-scan", "--repository-name", "node", "--image-id", "imageDigest="+clean); st != 0 {
-		t.Fatalf("start-image-scan: %d %s", st, msg)
+	f.ecr.Now = func() time.Time { return time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC) }
+	if err := start(); code(err) != "LimitExceededException" {
+		t.Fatalf("an hour after the push: %v", err)
 	}
 	starts, err := f.ecr.Cfg.ScanStarts()
-	if err != nil || len(starts) != 1 || starts[0].Digest != clean {
+	if err != nil || len(starts) != 2 || starts[0].Digest != d {
 		t.Errorf("scan starts %v %v", starts, err)
+	}
+}
+
+func TestSigningStatusIsWhatWasDeclared(t *testing.T) {
+	f := newFixture(t)
+	c := f.client()
+	d := f.push("node", "22-amd64")
+	status := func() []ecrtypes.ImageSigningStatus {
+		out, err := c.DescribeImageSigningStatus(ctx, &ecr.DescribeImageSigningStatusInput{RepositoryName: aws.String("node"), ImageId: &ecrtypes.ImageIdentifier{ImageDigest: aws.String(d)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.SigningStatuses
+	}
+	if s := status(); len(s) != 0 {
+		t.Fatalf("no signing rule, yet %+v", s)
+	}
+	f.ecr.Cfg.DeclareSigning("node", d, Signing{Status: "COMPLETE"})
+	if s := status(); len(s) != 1 || s[0].Status != ecrtypes.SigningStatusComplete {
+		t.Fatalf("declared COMPLETE: %+v", s)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// The scenarios of issue 11: retries, a moved draft tag, concurrent and
+// The retry scenarios: retries, a moved draft tag, concurrent and
 // interrupted Publish runs, and freshness per runtime-version. They are
 // woven into the one pipeline execution the rehearsal runs, so that they
 // reuse its images: the Build stage itself is the one that fails and is
@@ -64,30 +64,41 @@ func (r *rehearsal) printScenarios() {
 
 // mark is a point in the stand-ins' state, to read what happened since.
 type mark struct {
-	s3, builds int
-	log        int64
-	at         time.Time
+	s3     map[string]bool // object versions of the records bucket
+	builds int
+	log    int64
+	at     time.Time
 }
 
 func (r *rehearsal) mark() mark {
-	w, _ := r.cfg.S3Writes()
+	w, _ := r.moto.S3Writes(r.bucket)
 	b, _ := r.cfg.DockerBuilds()
-	return mark{len(w), len(b), r.ecrReg.LogSize(), time.Now()}
+	seen := map[string]bool{}
+	for _, x := range w {
+		seen[x.VersionID] = true
+	}
+	return mark{seen, len(b), r.ecrReg.LogSize(), time.Now()}
 }
 
 // since returns the objects written, the builds run and the registry
 // traffic after m.
 func (r *rehearsal) since(m mark) ([]S3Write, []DockerBuild, Traffic, error) {
-	w, err := r.cfg.S3Writes()
+	w, err := r.moto.S3Writes(r.bucket)
 	if err != nil {
 		return nil, nil, Traffic{}, err
+	}
+	var written []S3Write
+	for _, x := range w {
+		if !m.s3[x.VersionID] {
+			written = append(written, x)
+		}
 	}
 	b, err := r.cfg.DockerBuilds()
 	if err != nil {
 		return nil, nil, Traffic{}, err
 	}
 	t, err := CountTraffic(r.ecrReg.LogPath, m.log, r.ecrReg.LogSize(), r.configs)
-	return w[m.s3:], b[m.builds:], t, err
+	return written, b[m.builds:], t, err
 }
 
 func (r *rehearsal) draftOf(b buildEntry) (repo, tag string) {
@@ -466,10 +477,6 @@ func (r *rehearsal) freshness(from, to time.Time, fresh map[string]bool) (string
 	if ns == "" {
 		return "", []string{"the Publish project has no METRIC_NAMESPACE"}
 	}
-	points, err := r.cfg.Datapoints()
-	if err != nil {
-		return "", []string{err.Error()}
-	}
 	watched := map[string]bool{}
 	var stale, quiet []string
 	for _, ra := range r.pl.Alarms {
@@ -489,7 +496,12 @@ func (r *rehearsal) freshness(from, to time.Time, fresh map[string]bool) (string
 			fails = append(fails, fmt.Sprintf("alarm %s watches Stack=%q, not this stack %q", a.LogicalID, a.Dimension("Stack"), r.pl.StackName))
 		}
 		watched[key] = true
-		breaching, sum, err := a.Breaching(points, from, to)
+		sum, err := r.moto.alarmSum(a, from, to)
+		if err != nil {
+			fails = append(fails, err.Error())
+			continue
+		}
+		breaching, err := a.Breaching(sum)
 		if err != nil {
 			fails = append(fails, err.Error())
 			continue
@@ -624,7 +636,7 @@ func (r *rehearsal) publish(pubs []publishEntry, builds []buildEntry) {
 	r.logf("   draft %s:%s moved from the verified %s to %s", d.Entry.Get("REPOSITORY"), dTag, r.verified[dKey], replacement)
 
 	// Attempt 1.
-	res1, from1, to1 := attempt("attempt-1", []Fault{{Op: "put-image", N: 3, Match: fRepo}}, map[string]string{f.Entry.ID: publishCommand}, true)
+	res1, from1, to1 := attempt("attempt-1", []Fault{{Op: "PutImage", N: 3, Match: fRepo, Sticky: true}}, map[string]string{f.Entry.ID: publishCommand}, true)
 	check := func(p publishEntry, step string) (string, error) {
 		state, err := r.checkPublished(p)
 		if err != nil {
@@ -737,7 +749,7 @@ func (r *rehearsal) publish(pubs []publishEntry, builds []buildEntry) {
 	}
 
 	// Attempts 2, 3 and 4.
-	attempt("attempt-2", []Fault{{Op: "batch-delete-image", N: 1, Match: fRepo}}, map[string]string{f.Entry.ID: publishCommand}, false)
+	attempt("attempt-2", []Fault{{Op: "BatchDeleteImage", N: 1, Match: fRepo, Sticky: true}}, map[string]string{f.Entry.ID: publishCommand}, false)
 	res3, from3, to3 := attempt("attempt-3", nil, nil, false)
 	first := map[string]string{}
 	for _, p := range ready {

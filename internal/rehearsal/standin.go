@@ -11,15 +11,15 @@ import (
 	"time"
 )
 
-// StandInConfig is what the aws and docker stand-ins read from
-// standin.json next to their executable. The build's environment carries
+// StandInConfig is what the docker stand-in reads from standin.json next
+// to its executable, and the state it shares with the ECR stand-in. The build's environment carries
 // nothing of it: the commands see the same variables as on CodeBuild.
 type StandInConfig struct {
 	// Registry is the ECR stand-in registry (host:port), REGISTRY of the builds.
 	Registry string `json:"registry"`
-	// User and Password: the registry's htpasswd user. get-login-password
-	// prints Password; the aws stand-in's own calls use both (they stand in
-	// for the build role's IAM credentials).
+	// User and Password: the registry's htpasswd user. GetAuthorizationToken
+	// hands them out; the ECR stand-in's own registry calls use both (they
+	// stand in for the build role's IAM credentials).
 	User     string `json:"user"`
 	Password string `json:"password"`
 	Account  string `json:"account"`
@@ -35,12 +35,6 @@ type StandInConfig struct {
 	// PublicRegistry (host:port) stands in for public.ecr.aws, the base
 	// images' registry: `docker login public.ecr.aws` logs in there.
 	PublicRegistry string `json:"publicRegistry"`
-	// Buckets are the S3 buckets of the template, by their stand-in names:
-	// `aws s3 cp` reads and writes objects under StateDir/s3/<bucket>/.
-	Buckets []string `json:"buckets"`
-	// Topics are the ARNs of the template's SNS topics: `aws sns publish`
-	// accepts only these.
-	Topics []string `json:"topics"`
 	// BaseMirrors are registries.conf's prefixes and their stand-in
 	// locations, for the docker stand-in's own registry reads
 	// (`docker buildx imagetools inspect`), which podman does not make.
@@ -151,15 +145,20 @@ func (c *StandInConfig) PushedAt(repo, digest string) (time.Time, bool, error) {
 
 // Fault is an injected failure: the Nth call of Op (counted from when the
 // fault was set) fails the way a throttled or interrupted call does. Op is
-// an aws operation (put-image, batch-delete-image, ...) or a docker verb
+// an ECR operation (PutImage, BatchDeleteImage, ...) or a docker verb
 // ("buildx build"). With Match set, only calls with an argument that
 // matches it (ECR's wildcard: * only) count: it aims the fault at one
 // entry (its repository, or its draft tag) while a batch runs in parallel.
+// A Sticky fault, once fired, fails every matching call after it until
+// the faults are cleared: the SDK retries a throttled call, and a stage
+// stopped half way is what the scenarios need, not one slow call.
 type Fault struct {
-	Op    string `json:"op"`
-	N     int    `json:"n"`
-	Match string `json:"match,omitempty"`
-	Calls int    `json:"calls,omitempty"`
+	Op     string `json:"op"`
+	N      int    `json:"n"`
+	Match  string `json:"match,omitempty"`
+	Sticky bool   `json:"sticky,omitempty"`
+	Calls  int    `json:"calls,omitempty"`
+	Fired  bool   `json:"fired,omitempty"`
 }
 
 func (c *StandInConfig) faultPath() string { return filepath.Join(c.StateDir, "faults.json") }
@@ -172,7 +171,8 @@ func (c *StandInConfig) SetFault(f *Fault) error {
 	return c.SetFaults([]Fault{*f})
 }
 
-// SetFaults arms faults, replacing any armed before; each fires once.
+// SetFaults arms faults, replacing any armed before; each fires once
+// (a sticky one from then on).
 func (c *StandInConfig) SetFaults(fs []Fault) error {
 	unlock, err := c.lockFile("faults.lock")
 	if err != nil {
@@ -192,14 +192,21 @@ func (c *StandInConfig) SetFaults(fs []Fault) error {
 
 // FaultPending reports whether an armed fault has not fired yet.
 func (c *StandInConfig) FaultPending() bool {
-	_, err := os.Stat(c.faultPath())
-	return err == nil
+	data, err := os.ReadFile(c.faultPath())
+	if err != nil {
+		return false
+	}
+	var fs []Fault
+	if json.Unmarshal(data, &fs) != nil {
+		return false
+	}
+	return slices.ContainsFunc(fs, func(f Fault) bool { return !f.Fired })
 }
 
 // countCall counts a call of op with args and reports whether an armed
-// fault fires. A fault that fires is removed.
+// fault fires. A fault that fires is removed, unless it is sticky.
 func (c *StandInConfig) countCall(op string, args []string) bool {
-	if !c.FaultPending() {
+	if _, err := os.Stat(c.faultPath()); err != nil {
 		return false
 	}
 	unlock, err := c.lockFile("faults.lock")
@@ -219,10 +226,13 @@ func (c *StandInConfig) countCall(op string, args []string) bool {
 	var left []Fault
 	for _, f := range fs {
 		if !fired && f.Op == op && (f.Match == "" || slices.ContainsFunc(args, func(a string) bool { return WildcardMatch(f.Match, a) })) {
-			f.Calls++
-			if f.Calls == f.N {
+			if f.Fired {
 				fired = true
-				continue
+			} else if f.Calls++; f.Calls == f.N {
+				fired, f.Fired = true, true
+				if !f.Sticky {
+					continue
+				}
 			}
 		}
 		left = append(left, f)

@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// The scenarios of issue 13: the Report stage's changelog, a release that
+// The release scenarios: the Report stage's changelog, a release that
 // did not change keeping its digests, a changed OS package reaching the
 // changelog, and the consumers' SSM parameters. They run after execution 1
 // (the rehearsal's main pipeline execution) has published, as executions
@@ -34,8 +34,8 @@ import (
 // SSM parameters and their write log, the recorded SNS messages and
 // datapoints.
 
-// issue13 runs the scenarios after the main execution's Publish.
-func (r *rehearsal) issue13(pubs []publishEntry, builds []buildEntry) {
+// releaseScenarios runs the scenarios after the main execution's Publish.
+func (r *rehearsal) releaseScenarios(pubs []publishEntry, builds []buildEntry) {
 	names := []string{"report-sends-changelog", "unchanged-keeps-digest", "changed-package-changelog", "ssm-digests"}
 	fail := func(why string) {
 		for _, n := range names {
@@ -111,18 +111,18 @@ func (r *rehearsal) projectVar(stage, name string) string {
 // message sent, to another topic, or a message that is not the changelog.
 func (r *rehearsal) runReport(act Action, execID, label, topic string) (string, []string) {
 	var fails []string
-	before, _ := r.cfg.SNSMessages()
+	before, _ := r.moto.SNSMessages()
 	res := r.runPlain(act, execID, r.srcDir(""), &runOpts{label: label})
 	r.report("(report)", "report ("+label+")", res, false)
 	if res.Err != nil {
 		fails = append(fails, fmt.Sprintf("the Report of %s failed: %v (log %s)", label, res.Err, res.Log))
 	}
 	key := "executions/" + execID + "/changelog.txt"
-	data, ok, err := r.cfg.GetObject(r.bucket, key)
+	data, ok, err := r.moto.GetObject(r.bucket, key)
 	if err != nil || !ok {
 		fails = append(fails, fmt.Sprintf("no s3://%s/%s (%v)", r.bucket, key, err))
 	}
-	after, _ := r.cfg.SNSMessages()
+	after, _ := r.moto.SNSMessages()
 	sent := after[len(before):]
 	switch {
 	case len(sent) != 1:
@@ -199,7 +199,7 @@ func (r *rehearsal) execute(x *execution, label string, p publishEntry, rel []bu
 		ff("Publish moved layers: %d read, %d uploaded, %d upload requests (%v)", t.LayerReads, t.LayerWrites, t.UploadRequests, err)
 	}
 	key := recordKey(x.id, "publish", p.Entry)
-	data, found, err := r.cfg.GetObject(r.bucket, key)
+	data, found, err := r.moto.GetObject(r.bucket, key)
 	if err != nil || !found || json.Unmarshal(data, &x.publish) != nil {
 		ff("no readable Publish record s3://%s/%s (%v)", r.bucket, key, err)
 		return
@@ -216,7 +216,7 @@ func (r *rehearsal) execute(x *execution, label string, p publishEntry, rel []bu
 // leave another digest here.
 func (r *rehearsal) checkInventoryBase(execID string, e Entry) error {
 	key := recordKey(execID, "verify", e)
-	data, _, err := r.cfg.GetObject(r.bucket, key)
+	data, _, err := r.moto.GetObject(r.bucket, key)
 	if err != nil {
 		return err
 	}
@@ -322,7 +322,7 @@ func (r *rehearsal) releaseState(p publishEntry, prefix string) (releaseState, e
 	if err != nil {
 		return releaseState{}, err
 	}
-	all, err := r.cfg.Parameters()
+	all, err := r.moto.Parameters(prefix)
 	if err != nil {
 		return releaseState{}, err
 	}
@@ -373,10 +373,6 @@ func (r *rehearsal) paramsMatchTags(p publishEntry, prefix string, st releaseSta
 // datapoint between from and to (it is not breaching over that window).
 func (r *rehearsal) quietAlarm(rt, v string, from, to time.Time) error {
 	ns := r.projectVar("Publish", "METRIC_NAMESPACE")
-	points, err := r.cfg.Datapoints()
-	if err != nil {
-		return err
-	}
 	for _, ra := range r.pl.Alarms {
 		if ra.Namespace != ns {
 			continue
@@ -392,7 +388,11 @@ func (r *rehearsal) quietAlarm(rt, v string, from, to time.Time) error {
 		if a.Dimension("Runtime") != rt || a.Dimension("Version") != v {
 			continue
 		}
-		breaching, sum, err := a.Breaching(points, from, to)
+		sum, err := r.moto.alarmSum(a, from, to)
+		if err != nil {
+			return err
+		}
+		breaching, err := a.Breaching(sum)
 		if err != nil {
 			return err
 		}
@@ -430,7 +430,7 @@ func (r *rehearsal) unchangedKeepsDigest(p publishEntry, rel []buildEntry, repor
 		}
 		drafts[arch] = d
 	}
-	writes, _ := r.cfg.ParameterWrites()
+	writes, _ := r.moto.ParameterWrites(prefix)
 	r.execute(&x, "unchanged", p, rel, report, topic, drafts)
 	fails = append(fails, x.fails...)
 	if x.publish == nil {
@@ -455,8 +455,8 @@ func (r *rehearsal) unchangedKeepsDigest(p publishEntry, rel []buildEntry, repor
 			ff("%s was %q version %d, is %q version %d", n, pm.Value, pm.Version, a.Value, a.Version)
 		}
 	}
-	if now, _ := r.cfg.ParameterWrites(); len(now) != len(writes) {
-		ff("%d parameter writes in execution 2, want none", len(now)-len(writes))
+	if now, _ := r.moto.ParameterWrites(prefix); now != writes {
+		ff("%d parameter writes in execution 2, want none", now-writes)
 	}
 	if res, _ := x.publish["result"].(string); res != "unchanged" {
 		ff("the Publish record says %q, want unchanged", res)

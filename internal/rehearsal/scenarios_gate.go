@@ -11,9 +11,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// The scenarios of issue 14: the vulnerability gate, on scans the ECR
+// The gate scenarios: the vulnerability gate, on scans the ECR
 // stand-in serves as each scenario declares them (scan.go). They run after
-// the issue-13 scenarios, as executions of their own with drafts made from
+// the release scenarios, as executions of their own with drafts made from
 // the published images (no image build), like those:
 //
 //   - execution 4 of node 22 and node-ci-cd 22, both with one OS package
@@ -40,7 +40,7 @@ const (
 	introducedCVE = "CVE-2026-2222"
 )
 
-func (r *rehearsal) issue14(pubs []publishEntry, builds []buildEntry) {
+func (r *rehearsal) gateScenarios(pubs []publishEntry, builds []buildEntry) {
 	names := []string{"gate-allows-better", "gate-blocks-worse", "scan-timeout"}
 	fail := func(why string) {
 		for _, n := range names {
@@ -183,7 +183,7 @@ func (r *rehearsal) gate(pubs []publishEntry, rels [][]buildEntry, report Action
 	records := map[string]map[string]any{}
 	for _, p := range pubs {
 		var rec map[string]any
-		data, found, err := r.cfg.GetObject(r.bucket, recordKey(id, "publish", p.Entry))
+		data, found, err := r.moto.GetObject(r.bucket, recordKey(id, "publish", p.Entry))
 		if err != nil || !found || json.Unmarshal(data, &rec) != nil {
 			ff("no Publish record of %s (%v)", p.Entry.ID, err)
 			return
@@ -251,7 +251,7 @@ func (r *rehearsal) gate(pubs []publishEntry, rels [][]buildEntry, report Action
 
 	// The Report: the changelog to the changes topic, the CVE to the alert
 	// topic, a failed stage; and a retry that sends nothing again.
-	msgs, _ := r.cfg.SNSMessages()
+	msgs, _ := r.moto.SNSMessages()
 	for attempt := 1; attempt <= 2; attempt++ {
 		res := r.runPlain(report, id, src, &runOpts{label: fmt.Sprintf("%s-%d", name, attempt), expectErr: true})
 		r.report("(report)", fmt.Sprintf("report (%s, attempt %d)", name, attempt), res, true)
@@ -263,7 +263,7 @@ func (r *rehearsal) gate(pubs []publishEntry, rels [][]buildEntry, report Action
 			ff("the Report's log (attempt %d) does not say what the gate blocked (%s)", attempt, res.Log)
 		}
 	}
-	now, _ := r.cfg.SNSMessages()
+	now, _ := r.moto.SNSMessages()
 	sent := now[len(msgs):]
 	byTopic := map[string][]SNSMessage{}
 	for _, m := range sent {
@@ -335,7 +335,7 @@ func (r *rehearsal) scanTimeout(p publishEntry, rel []buildEntry) {
 	default:
 		r.logf("   %s: Verify ended with scan-timeout after %.0f s", name, res.Seconds)
 	}
-	if _, found, _ := r.cfg.GetObject(r.bucket, recordKey(id, "verify", b.Build)); found {
+	if _, found, _ := r.moto.GetObject(r.bucket, recordKey(id, "verify", b.Build)); found {
 		ff("a verification record was written for an image the gate could not judge")
 	}
 }
