@@ -674,6 +674,7 @@ func (e *ECR) batchDeleteImage(in ecrRequest) (any, error) {
 	}
 	return map[string]any{"imageIds": deleted, "failures": failures}, nil
 }
+
 // referencedBy lists the tagged indexes of repo that name digest.
 func (e *ECR) referencedBy(repo name.Repository, tags map[string]string, digest string) ([]string, error) {
 	seen := map[string]bool{}
@@ -703,4 +704,3 @@ func (e *ECR) referencedBy(repo name.Repository, tags map[string]string, digest 
 	sort.Strings(out)
 	return out, nil
 }
-

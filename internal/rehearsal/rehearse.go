@@ -51,13 +51,13 @@ type Row struct {
 }
 
 type rehearsal struct {
-	o        Options
-	pl       *Pipeline
-	work     string
-	bin      string
-	cfg      *StandInConfig
-	ecrReg   *RegistryProc
-	baseReg  *RegistryProc
+	o       Options
+	pl      *Pipeline
+	work    string
+	bin     string
+	cfg     *StandInConfig
+	ecrReg  *RegistryProc
+	baseReg *RegistryProc
 	// ecrAPI serves ECR's API over ecrReg (ecr.go); moto serves S3, SSM,
 	// SNS and CloudWatch (moto.go).
 	ecrAPI *http.Server
@@ -65,7 +65,7 @@ type rehearsal struct {
 	moto   *Moto
 	// tool is the directory of the Tool stage's output artifact
 	// (bin/<uname -m>/evergreen): CODEBUILD_SRC_DIR_Tool of the builds.
-	tool string
+	tool     string
 	execID   string
 	revision string
 	mu       sync.Mutex
