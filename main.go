@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -69,6 +70,9 @@ func run() (err error) {
 	// app: the repository's committed files.
 	var src *source.Archive
 	if cfg.Source == nil {
+		if err := checkCommitted(cfg.RuntimeList, list); err != nil {
+			return err
+		}
 		if src, err = source.Make("."); err != nil {
 			return err
 		}
@@ -116,6 +120,32 @@ func run() (err error) {
 	stacks.AddNagChecks(app)
 	asm := app.Synth(nil)
 	return stacks.CheckLimits(*asm.Directory(), cfg.StackName)
+}
+
+// checkCommitted refuses a deploy whose source would lack what the list
+// needs: the default S3 source is git archive HEAD, so a runtime folder or
+// a list edit not committed yet would reach the pipeline as missing, and
+// Build would fail in AWS a day later.
+func checkCommitted(listPath string, list *runtimes.List) error {
+	paths := []string{listPath}
+	for _, rt := range list.Runtimes {
+		paths = append(paths, filepath.Join(filepath.Dir(listPath), rt.Name))
+	}
+	var missing, add []string
+	for _, p := range paths {
+		files, err := source.Uncommitted(".", p)
+		if err != nil {
+			return err
+		}
+		if len(files) > 0 {
+			missing, add = append(missing, files...), append(add, filepath.ToSlash(p))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the pipeline's source is the last commit (git archive HEAD, the default S3 source), and it would lack what the runtime list needs:\n  %s\n  fix: commit them (git add %s && git commit), then synthesize or deploy again",
+		strings.Join(missing, "\n  "), strings.Join(add, " "))
 }
 
 func sourceZip(a *source.Archive) string {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -46,6 +47,43 @@ func Make(dir string) (*Archive, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// Uncommitted lists the files under paths (relative to dir) that the work
+// tree holds differently from HEAD: modified, added, deleted, or untracked
+// and not ignored. These are what a deploy of HEAD would leave out. Each
+// entry is "<path> (<state>)", sorted.
+func Uncommitted(dir string, paths ...string) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	// Not git(): its output is trimmed, and a porcelain line starts with a
+	// space when only the work tree changed.
+	cmd := exec.Command("git", append([]string{"-C", dir, "status", "--porcelain=v1", "--untracked-files=all", "--"}, paths...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git status: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var files []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if len(line) < 4 {
+			continue
+		}
+		state := "changed"
+		switch code := line[:2]; {
+		case code == "??":
+			state = "not in git"
+		case strings.Contains(code, "D"):
+			state = "deleted"
+		case strings.Contains(code, "A"):
+			state = "added, not committed"
+		}
+		files = append(files, strings.Trim(line[3:], `"`)+" ("+state+")")
+	}
+	sort.Strings(files)
+	return files, nil
 }
 
 // Remove deletes the zip and its directory.

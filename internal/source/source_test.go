@@ -72,3 +72,32 @@ func TestNotAGitTree(t *testing.T) {
 		t.Errorf("got %v, want an error naming the fix", err)
 	}
 }
+
+// What a deploy of HEAD would leave out is named, file by file, whether
+// changed, added or never added; ignored files and other paths are not.
+func TestUncommittedNamesWhatTheDeployWouldLeaveOut(t *testing.T) {
+	dir := t.TempDir()
+	run(t, dir, "git", "init", "-q")
+	os.MkdirAll(filepath.Join(dir, "runtimes", "node"), 0o755)
+	os.WriteFile(filepath.Join(dir, "runtimes", "runtimes.yaml"), []byte("a\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "runtimes", "node", "Dockerfile"), []byte("FROM x\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, ".gitignore"), []byte("*.log\n"), 0o644)
+	run(t, dir, "git", "add", "-A")
+	run(t, dir, "git", "commit", "-q", "-m", "one")
+	if got, err := Uncommitted(dir, "runtimes"); err != nil || len(got) != 0 {
+		t.Fatalf("a clean tree: %v %v", got, err)
+	}
+	os.WriteFile(filepath.Join(dir, "runtimes", "runtimes.yaml"), []byte("b\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "runtimes", "ruby"), 0o755)
+	os.WriteFile(filepath.Join(dir, "runtimes", "ruby", "Dockerfile"), []byte("FROM y\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "runtimes", "ruby", "build.log"), []byte("ignored\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "elsewhere"), []byte("c\n"), 0o644)
+	got, err := Uncommitted(dir, "runtimes/runtimes.yaml", "runtimes/ruby", "runtimes/node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"runtimes/ruby/Dockerfile (not in git)", "runtimes/runtimes.yaml (changed)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
