@@ -13,6 +13,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -41,11 +42,11 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 		bucket = n.Bucket
 	}
 	s3c := awsops.NewS3(cfg)
-	key := awsops.HoldKey(rt.Name, o.Version)
-	var h awsops.Hold
+	key := records.HoldKey(rt.Name, o.Version)
+	var h records.Hold
 	// S3 deletes a missing key without complaint, so read first to tell
 	// the user whether a hold was there.
-	found, err := awsops.GetJSON(ctx, s3c, bucket, key, &h)
+	found, err := (records.Store{S3: s3c, Bucket: bucket}).GetJSON(ctx, key, &h)
 	if err != nil && !found {
 		return err
 	}

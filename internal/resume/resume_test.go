@@ -13,6 +13,7 @@ import (
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/mototest"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -41,12 +42,12 @@ func TestResume(t *testing.T) {
 
 	bucket := mototest.Stack(t, cfg, conf.StackName, "records-resume", "pipeline")[awsops.OutputRecordsBucket]
 	s3c := awsops.NewS3(cfg)
-	hold := awsops.Hold{To: runtimes.DatedTag(v, "20261120", "0a1b2c3d"), Index: "sha256:" + strings.Repeat("a", 64), At: "2026-11-28T09:30:00Z", By: "arn:aws:sts::123456789012:user/moto"}
-	if err := awsops.PutJSON(ctx, s3c, bucket, awsops.HoldKey(rt.Name, v), hold); err != nil {
+	hold := records.Hold{SchemaVersion: records.SchemaVersion, To: runtimes.DatedTag(v, "20261120", "0a1b2c3d"), Index: "sha256:" + strings.Repeat("a", 64), At: "2026-11-28T09:30:00Z", By: "arn:aws:sts::123456789012:user/moto"}
+	if err := (records.Store{S3: s3c, Bucket: bucket}).PutJSON(ctx, records.HoldKey(rt.Name, v), hold); err != nil {
 		t.Fatal(err)
 	}
-	other := awsops.HoldKey(list.Runtimes[1].Name, list.Runtimes[1].Versions[0])
-	if err := awsops.PutJSON(ctx, s3c, bucket, other, hold); err != nil {
+	other := records.HoldKey(list.Runtimes[1].Name, list.Runtimes[1].Versions[0])
+	if err := (records.Store{S3: s3c, Bucket: bucket}).PutJSON(ctx, other, hold); err != nil {
 		t.Fatal(err)
 	}
 
@@ -55,11 +56,11 @@ func TestResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log("\n" + out.String())
-	if !strings.Contains(out.String(), "removed   s3://"+bucket+"/"+awsops.HoldKey(rt.Name, v)+" (held at "+hold.To) {
+	if !strings.Contains(out.String(), "removed   s3://"+bucket+"/"+records.HoldKey(rt.Name, v)+" (held at "+hold.To) {
 		t.Errorf("output:\n%s", out.String())
 	}
-	var h awsops.Hold
-	if found, err := awsops.GetJSON(ctx, s3c, bucket, awsops.HoldKey(rt.Name, v), &h); found || err != nil {
+	var h records.Hold
+	if found, err := (records.Store{S3: s3c, Bucket: bucket}).GetJSON(ctx, records.HoldKey(rt.Name, v), &h); found || err != nil {
 		t.Errorf("the hold is still there (%v, %v)", found, err)
 	}
 	if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(other)}); err != nil {

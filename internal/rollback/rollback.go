@@ -21,6 +21,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -114,12 +115,12 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 	// Publish would move the tags back to the content the rollback undid.
 	// A hold whose tags did not all move is harmless and visible in make
 	// status; running the rollback again completes it.
-	at := now.Format(awsops.TimeFormat)
-	hold := awsops.Hold{To: o.To, Index: tg.index.Digest, At: at, By: by}
-	if err := awsops.PutJSON(ctx, s3c, bucket, awsops.HoldKey(rt.Name, v), hold); err != nil {
+	at := now.Format(records.TimeFormat)
+	hold := records.Hold{SchemaVersion: records.SchemaVersion, To: o.To, Index: tg.index.Digest, At: at, By: by}
+	if err := (records.Store{S3: s3c, Bucket: bucket}).PutJSON(ctx, records.HoldKey(rt.Name, v), hold); err != nil {
 		return fmt.Errorf("%v: nothing was changed; check the bucket name (stack output %s) and your permissions", err, awsops.OutputRecordsBucket)
 	}
-	fmt.Fprintf(w, "hold      s3://%s/%s: Publish leaves %s %s as it is until make resume RUNTIME=%s VERSION=%s\n", bucket, awsops.HoldKey(rt.Name, v), rt.Name, v, rt.Name, v)
+	fmt.Fprintf(w, "hold      s3://%s/%s: Publish leaves %s %s as it is until make resume RUNTIME=%s VERSION=%s\n", bucket, records.HoldKey(rt.Name, v), rt.Name, v, rt.Name, v)
 
 	// From here on a failure leaves the rollback part done, held: every
 	// step is safe to repeat, so running it again completes it.
@@ -161,19 +162,19 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 		paramLines = append(paramLines, line)
 	}
 
-	rel := awsops.Release{Runtime: rt.Name, Version: v, Repository: repo, Result: awsops.ResultRolledBack, ExecutionID: "",
+	rel := records.Release{SchemaVersion: records.SchemaVersion, Runtime: rt.Name, Version: v, Repository: repo, Result: records.ResultRolledBack, ExecutionID: "",
 		CheckedAt: at, ChangedAt: at, Index: tg.index.Digest, DatedTag: o.To, Images: map[string]string{}}
 	for _, a := range rt.Architectures {
 		rel.Images[string(a)] = tg.images[a].Digest
 	}
-	if err := awsops.PutJSON(ctx, s3c, bucket, awsops.ReleaseKey(rt.Name, v), rel); err != nil {
+	if err := (records.Store{S3: s3c, Bucket: bucket}).PutJSON(ctx, records.ReleaseKey(rt.Name, v), rel); err != nil {
 		return partial(err)
 	}
-	fmt.Fprintf(w, "release   s3://%s/%s: %s\n", bucket, awsops.ReleaseKey(rt.Name, v), awsops.ResultRolledBack)
+	fmt.Fprintf(w, "release   s3://%s/%s: %s\n", bucket, records.ReleaseKey(rt.Name, v), records.ResultRolledBack)
 
 	text := changelog(rt, v, repo, o.To, by, at, before, tg, paramLines, previousDated, bucket)
-	key := awsops.RollbackKey(rt.Name, v, now)
-	if err := awsops.Put(ctx, s3c, bucket, key, "text/plain; charset=utf-8", []byte(text)); err != nil {
+	key := records.RollbackKey(rt.Name, v, now)
+	if err := (records.Store{S3: s3c, Bucket: bucket}).Put(ctx, key, "text/plain; charset=utf-8", []byte(text)); err != nil {
 		return partial(err)
 	}
 	fmt.Fprintf(w, "changelog s3://%s/%s\n", bucket, key)
@@ -337,7 +338,7 @@ func changelog(rt *runtimes.Runtime, version, repo, to, by, at string, before ma
 	for _, l := range paramLines {
 		fmt.Fprintln(&b, "  "+strings.TrimPrefix(l, "parameter "))
 	}
-	fmt.Fprintf(&b, "\nHold: s3://%s/%s. The daily Publish leaves %s %s where it is now (its outcome is \"held\").\n", bucket, awsops.HoldKey(rt.Name, version), rt.Name, version)
+	fmt.Fprintf(&b, "\nHold: s3://%s/%s. The daily Publish leaves %s %s where it is now (its outcome is \"held\").\n", bucket, records.HoldKey(rt.Name, version), rt.Name, version)
 	fmt.Fprintf(&b, "\nTo undo:\n  make resume RUNTIME=%s VERSION=%s\n", rt.Name, version)
 	fmt.Fprintf(&b, "lifts the hold; the next pipeline execution then publishes %s %s again if its content differs from %s.\n", rt.Name, version, to)
 	if previousDated != "" && previousDated != to {

@@ -25,6 +25,7 @@ import (
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/mototest"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -292,15 +293,15 @@ func TestRollback(t *testing.T) {
 		}
 	}
 	// The hold and the release record.
-	var h awsops.Hold
-	if err := json.Unmarshal(w.object(t, awsops.HoldKey(w.rt.Name, w.v)), &h); err != nil {
+	var h records.Hold
+	if err := json.Unmarshal(w.object(t, records.HoldKey(w.rt.Name, w.v)), &h); err != nil {
 		t.Fatal(err)
 	}
 	if h.To != w.oldTag || h.Index != w.old.Index.Digest || h.At != "2026-11-28T09:30:00Z" || !strings.HasPrefix(h.By, "arn:aws:") {
 		t.Errorf("hold: %+v", h)
 	}
 	var rel map[string]any
-	if err := json.Unmarshal(w.object(t, awsops.ReleaseKey(w.rt.Name, w.v)), &rel); err != nil {
+	if err := json.Unmarshal(w.object(t, records.ReleaseKey(w.rt.Name, w.v)), &rel); err != nil {
 		t.Fatal(err)
 	}
 	wantImages := map[string]any{}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 		bucket, pipeline = n.Bucket, n.Pipeline
 	}
 	c := clients{ecr: ecr.NewFromConfig(cfg), s3: awsops.NewS3(cfg), ssm: ssm.NewFromConfig(cfg)}
-	fmt.Fprintf(w, "stack %s, region %s, records s3://%s, at %s\n", o.Config.StackName, cfg.Region, bucket, now.Format(awsops.TimeFormat))
+	fmt.Fprintf(w, "stack %s, region %s, records s3://%s, at %s\n", o.Config.StackName, cfg.Region, bucket, now.Format(records.TimeFormat))
 
 	repos := map[string]*repoState{}
 	for _, r := range o.List.Releases() {
@@ -139,34 +140,34 @@ func release(ctx context.Context, w io.Writer, c clients, cfg config.Config, buc
 			}
 			pushed := "push time unknown"
 			if d.ImagePushedAt != nil {
-				pushed = "pushed " + d.ImagePushedAt.UTC().Format(awsops.TimeFormat)
+				pushed = "pushed " + d.ImagePushedAt.UTC().Format(records.TimeFormat)
 			}
 			line(w, "published", "%s  %s, %s", aws.ToString(d.ImageDigest), dated, pushed)
 		}
 	}
 
-	var rel awsops.Release
-	found, err := awsops.GetJSON(ctx, c.s3, bucket, awsops.ReleaseKey(rt.Name, v), &rel)
+	var rel records.Release
+	found, err := (records.Store{S3: c.s3, Bucket: bucket}).GetJSON(ctx, records.ReleaseKey(rt.Name, v), &rel)
 	switch {
 	case err != nil:
 		line(w, "content", "cannot read: %v", err)
 		line(w, "last check", "cannot read: %v", err)
 	case !found:
-		line(w, "content", "no record yet (%s)", awsops.ReleaseKey(rt.Name, v))
+		line(w, "content", "no record yet (%s)", records.ReleaseKey(rt.Name, v))
 		line(w, "last check", "no record yet")
 	default:
 		line(w, "content", "changed %s%s", orUnknown(rel.ChangedAt), age(rel.ChangedAt, now))
 		by := ""
 		if rel.ExecutionID != "" {
 			by = " in execution " + rel.ExecutionID
-		} else if rel.Result == awsops.ResultRolledBack {
+		} else if rel.Result == records.ResultRolledBack {
 			by = " by make rollback, to " + rel.DatedTag
 		}
 		line(w, "last check", "%s %s%s", orUnknown(rel.CheckedAt), orUnknown(rel.Result), by)
 	}
 
-	var h awsops.Hold
-	found, err = awsops.GetJSON(ctx, c.s3, bucket, awsops.HoldKey(rt.Name, v), &h)
+	var h records.Hold
+	found, err = (records.Store{S3: c.s3, Bucket: bucket}).GetJSON(ctx, records.HoldKey(rt.Name, v), &h)
 	switch {
 	case err != nil:
 		line(w, "hold", "cannot read: %v", err)
@@ -309,7 +310,7 @@ func pipelineState(ctx context.Context, w io.Writer, c *codepipeline.Client, nam
 	lastID := aws.ToString(last.PipelineExecutionId)
 	started := ""
 	if last.StartTime != nil {
-		started = ", started " + last.StartTime.UTC().Format(awsops.TimeFormat)
+		started = ", started " + last.StartTime.UTC().Format(records.TimeFormat)
 	}
 	trigger := ""
 	if last.Trigger != nil && last.Trigger.TriggerType != "" {

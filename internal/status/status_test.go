@@ -22,6 +22,7 @@ import (
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/mototest"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -101,7 +102,7 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	record := func(key string, v any) {
-		if err := awsops.PutJSON(ctx, s3c, bucket, key, v); err != nil {
+		if err := (records.Store{S3: s3c, Bucket: bucket}).PutJSON(ctx, key, v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -126,7 +127,7 @@ func TestStatus(t *testing.T) {
 			param(prefix+"/"+a, uri+"@"+cur.Images[a].Digest)
 			images[a] = cur.Images[a].Digest
 		}
-		record(awsops.ReleaseKey(rt.Name, v), awsops.Release{Runtime: rt.Name, Version: v, Repository: repo, Result: result, ExecutionID: priorExec,
+		record(records.ReleaseKey(rt.Name, v), records.Release{SchemaVersion: records.SchemaVersion, Runtime: rt.Name, Version: v, Repository: repo, Result: result, ExecutionID: priorExec,
 			CheckedAt: "2026-11-28T04:31:00Z", ChangedAt: "2026-11-27T04:30:00Z", Index: cur.Index.Digest, DatedTag: runtimes.DatedTag(v, "20261127", "1b2c3d4e"), Images: images})
 		return uri, old, cur
 	}
@@ -139,13 +140,13 @@ func TestStatus(t *testing.T) {
 	// Published, unchanged at the last check, with drafts of an execution
 	// that has not published yet.
 	node := &list.Runtimes[0]
-	publish(node, node.Versions[0], "a", awsops.ResultUnchanged)
+	publish(node, node.Versions[0], "a", records.ResultUnchanged)
 	for _, a := range node.Architectures {
 		mototest.Put(t, ecrc, conf.RepositoryName(node.Name), runtimes.DraftTag(node.Versions[0], a, draftExec), mototest.ImageManifest("draft", string(a)))
 	}
 	// Held: rolled back to its earlier dated tag.
 	v := node.Versions[1]
-	uri, old, _ := publish(node, v, "b", awsops.ResultUnchanged)
+	uri, old, _ := publish(node, v, "b", records.ResultUnchanged)
 	held := runtimes.DatedTag(v, "20261120", "0a1b2c3d")
 	repo := conf.RepositoryName(node.Name)
 	prefix := conf.ParameterPrefix() + "/" + node.Name + "/" + v
@@ -157,13 +158,13 @@ func TestStatus(t *testing.T) {
 	}
 	mototest.Put(t, ecrc, repo, v, old.Index)
 	param(prefix, uri+"@"+old.Index.Digest)
-	record(awsops.HoldKey(node.Name, v), awsops.Hold{To: held, Index: old.Index.Digest, At: "2026-11-28T09:30:00Z", By: "arn:aws:sts::123456789012:user/moto"})
-	record(awsops.ReleaseKey(node.Name, v), awsops.Release{Runtime: node.Name, Version: v, Repository: repo, Result: awsops.ResultRolledBack,
+	record(records.HoldKey(node.Name, v), records.Hold{SchemaVersion: records.SchemaVersion, To: held, Index: old.Index.Digest, At: "2026-11-28T09:30:00Z", By: "arn:aws:sts::123456789012:user/moto"})
+	record(records.ReleaseKey(node.Name, v), records.Release{SchemaVersion: records.SchemaVersion, Runtime: node.Name, Version: v, Repository: repo, Result: records.ResultRolledBack,
 		CheckedAt: "2026-11-28T09:30:00Z", ChangedAt: "2026-11-28T09:30:00Z", Index: old.Index.Digest, DatedTag: held, Images: images})
 
 	// Published, but one parameter still names the earlier image.
 	ci := &list.Runtimes[1]
-	ciURI, ciOld, _ := publish(ci, ci.Versions[0], "c", awsops.ResultPublished)
+	ciURI, ciOld, _ := publish(ci, ci.Versions[0], "c", records.ResultPublished)
 	stale := conf.ParameterPrefix() + "/" + ci.Name + "/" + ci.Versions[0] + "/" + string(ci.Architectures[0])
 	param(stale, ciURI+"@"+ciOld.Images[string(ci.Architectures[0])].Digest)
 	// ci.Versions[1]: never published. list.Runtimes[2:]: no repository.
