@@ -36,25 +36,25 @@ bootstrap: setup-synth
 # Check the account and region of your AWS credentials before a deploy: one
 # line per check, with a fix; exit 1 when a deploy would fail. Reads only.
 preflight:
-	go run ./cmd/preflight
+	go run ./cmd/evergreen preflight
 
 # Where each runtime-version of the list stands in the deployed stack: the
 # published digest and dated tag, the last check, holds, drafts, whether the
 # SSM parameters agree with the tags, the last pipeline execution. Reads only.
 status:
-	@go run ./cmd/status
+	@go run ./cmd/evergreen status
 
 # Point a runtime-version's tags and parameters back at one of its dated
 # tags, and hold them there until make resume:
 #   make rollback RUNTIME=node VERSION=22 TO=22-r20261120-0a1b2c3d
 # Like runtime, the values reach the command through the environment.
 rollback:
-	@go run ./cmd/rollback -runtime "$$RUNTIME" -version "$$VERSION" -to "$$TO"
+	@go run ./cmd/evergreen rollback -runtime "$$RUNTIME" -version "$$VERSION" -to "$$TO"
 
 # Lift a rollback's hold: the next pipeline execution publishes again.
 #   make resume RUNTIME=node VERSION=22
 resume:
-	@go run ./cmd/resume -runtime "$$RUNTIME" -version "$$VERSION"
+	@go run ./cmd/evergreen resume -runtime "$$RUNTIME" -version "$$VERSION"
 
 # Deploy to the account and region of your AWS credentials.
 deploy: setup-synth

@@ -1,5 +1,7 @@
-// Package buildspecs renders the three batch buildspecs (build, verify,
-// publish) from the runtime list. The rendered files are committed under
+// Package buildspecs renders the pipeline's buildspecs from the runtime
+// list: the three batch buildspecs (build, verify, publish), whose build
+// graphs hold one entry per image or runtime-version and whose phases only
+// start the evergreen binary, and the plain builds of Report and Tool. The rendered files are committed under
 // buildspecs/ and the CDK app inlines exactly the same bytes into the CodeBuild
 // projects.
 //
@@ -34,7 +36,14 @@ const (
 // writes and sends the execution's changelog.
 const Report Stage = "report"
 
-// Stages are the batch stages, in pipeline order; Report follows them.
+// Tool is the stage after Source, before Build: one plain build that
+// compiles cmd/evergreen from the deployed commit for both architectures
+// into the artifact ToolArtifact, which every later stage starts (see
+// commands.go). Its buildspec is ToolSpec.
+const Tool Stage = "tool"
+
+// Stages are the batch stages, in pipeline order; Tool comes before them,
+// Report after.
 var Stages = []Stage{Build, Verify, Publish}
 
 // MaxInlineLen is CodeBuild's limit on an inline buildspec (reported in
@@ -138,8 +147,8 @@ func load(entries []entry, limit int) []EnvLoad {
 	return out
 }
 
-// Batch is false for the one stage that is a plain build (Report).
-func (s Spec) Batch() bool { return s.Stage != Report }
+// Batch is false for the stages that are one plain build (Tool, Report).
+func (s Spec) Batch() bool { return s.Stage != Report && s.Stage != Tool }
 
 // FileName is the committed file: build.yml, or build-2.yml for a second part.
 func (s Spec) FileName() string {
@@ -195,8 +204,11 @@ func OptionsFrom(c config.Config) Options {
 	return Options{Images: DefaultImages(), RepositoryPrefix: c.RepositoryPrefix, MaxConcurrentBuilds: c.MaxConcurrentBuilds}
 }
 
-// Generate renders every stage of the list, in pipeline order. It is a pure
-// function of the list and the options: the same input gives the same bytes.
+// Generate renders every stage of the list: the batch stages in pipeline
+// order, then Report, then Tool. Tool runs first in the pipeline but comes
+// last here, so that the batch stages keep their positions for callers that
+// index them. It is a pure function of the list and the options: the same
+// input gives the same bytes.
 func Generate(l *runtimes.List, o Options) ([]Spec, error) {
 	var out []Spec
 	for _, st := range Stages {
@@ -207,47 +219,63 @@ func Generate(l *runtimes.List, o Options) ([]Spec, error) {
 		}
 		out = append(out, specs...)
 	}
-	return append(out, Spec{Stage: Report, Part: 1, Parts: 1, Content: renderReport(l)}), nil
+	return append(out,
+		Spec{Stage: Report, Part: 1, Parts: 1, Content: renderReport(l)},
+		ToolSpec(l)), nil
+}
+
+// ToolSpec is the Tool stage's buildspec: a plain build on the amd64
+// image (DefaultImages().AMD64) that compiles both binaries (toolBuild in
+// commands.go) and outputs them as its artifact, ToolFiles.
+//
+// CodeBuild's golang runtime is asked for as the string "1.26": YAML reads
+// an unquoted 1.20 as the number 1.2.
+func ToolSpec(l *runtimes.List) Spec {
+	_, cmds := Commands(Tool)
+	doc := toolBuildspec{
+		Version: 0.2,
+		Phases: toolPhases{
+			Install: installPhase{RuntimeVersions: runtimeVersions{Golang: ToolGo}},
+			Build:   phase{cmds},
+		},
+		Artifacts: artifacts{Files: ToolFiles},
+	}
+	return Spec{Stage: Tool, Part: 1, Parts: 1, Content: encode(l, Tool, 1, 1, doc)}
+}
+
+type toolBuildspec struct {
+	Version   float64    `yaml:"version"`
+	Phases    toolPhases `yaml:"phases"`
+	Artifacts artifacts  `yaml:"artifacts"`
+}
+
+type toolPhases struct {
+	Install installPhase `yaml:"install"`
+	Build   phase        `yaml:"build"`
+}
+
+type installPhase struct {
+	RuntimeVersions runtimeVersions `yaml:"runtime-versions"`
+}
+
+type runtimeVersions struct {
+	Golang string `yaml:"golang"`
+}
+
+type artifacts struct {
+	Files []string `yaml:"files"`
 }
 
 // renderReport renders the Report stage's buildspec: no batch, and the
 // runtime-versions whose outcomes it reports as RELEASES, from the list.
 func renderReport(l *runtimes.List) []byte {
-	pre, cmds := InlineCommands(Report)
+	_, cmds := Commands(Report)
 	doc := reportBuildspec{
 		Version: 0.2,
 		Env:     reportEnv{Variables: variables{{"RELEASES", Releases(l)}}},
-		Phases:  phases{PreBuild: &phase{pre}, Build: phase{cmds}},
-	}
-	if len(pre) == 0 {
-		doc.Phases.PreBuild = nil
+		Phases:  phases{Build: phase{cmds}},
 	}
 	return encode(l, Report, 1, 1, doc)
-}
-
-// InlineCommands are a stage's commands as the buildspecs inline them:
-// without their comment lines (shellcheck directives stay). CodeBuild takes
-// at most 25600 characters of inline buildspec, and the comments (the why
-// of each step) are read in buildspecs/commands.go, not in the console;
-// the GitHub workflow keeps them (Script).
-func InlineCommands(st Stage) (pre, build []string) {
-	strip := func(cmds []string) []string {
-		out := make([]string, 0, len(cmds))
-		for _, c := range cmds {
-			var kept []string
-			for _, line := range strings.Split(c, "\n") {
-				t := strings.TrimSpace(line)
-				if strings.HasPrefix(t, "#") && !strings.HasPrefix(t, "# shellcheck ") {
-					continue
-				}
-				kept = append(kept, line)
-			}
-			out = append(out, strings.Join(kept, "\n"))
-		}
-		return out
-	}
-	pre, build = Commands(st)
-	return strip(pre), strip(build)
 }
 
 // Releases is the Report's RELEASES: every runtime-version of the list, as
@@ -407,11 +435,8 @@ func render(l *runtimes.List, st Stage, part, parts int, entries []entry) []byte
 		Version: 0.2, // a number: batch builds fail on the string "0.2"
 		Batch:   batch{FastFail: false, BuildGraph: entries},
 	}
-	pre, cmds := InlineCommands(st)
+	_, cmds := Commands(st)
 	doc.Phases = phases{Build: phase{cmds}}
-	if len(pre) > 0 {
-		doc.Phases.PreBuild = &phase{pre}
-	}
 
 	return encode(l, st, part, parts, doc)
 }
@@ -480,8 +505,7 @@ func (vs variables) MarshalYAML() (any, error) {
 }
 
 type phases struct {
-	PreBuild *phase `yaml:"pre_build,omitempty"`
-	Build    phase  `yaml:"build"`
+	Build phase `yaml:"build"`
 }
 
 type phase struct {

@@ -16,9 +16,11 @@ import (
 
 // Commands run in sh (CodeBuild's shell unless env.shell says otherwise), and
 // the commands of one phase share a shell session in buildspec version 0.2:
-// so each phase is linted as one script, its commands joined in order. Each
-// multi-line command (Publish's script, Build's case) is also linted on its
-// own, as a script a reader would copy.
+// so each phase is linted as one script, its commands joined in order. A
+// multi-line command is also linted on its own, as a script a reader would
+// copy. The stages' buildspecs now hold one command each (start the
+// evergreen binary) and the Tool stage's a few (build it): little sh, still
+// linted, so that the sh that remains cannot go wrong unnoticed.
 
 // script is one file handed to shellcheck, and where its lines came from.
 type script struct {
@@ -230,6 +232,9 @@ func TestShellcheck(t *testing.T) {
 			sc, err := buildspecScripts(name, sp.Content)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(sc) == 0 {
+				t.Errorf("%s: no phase with commands to lint", name)
 			}
 			scripts = append(scripts, sc...)
 			nSpecs++

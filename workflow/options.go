@@ -10,7 +10,7 @@ import "github.com/evergreen-images/evergreen/config"
 // either value makes the committed workflow stale.
 func OptionsFrom(c config.Config) Options {
 	o := Options{Branch: "main", Schedule: c.Schedule, RepositoryPrefix: c.RepositoryPrefix, StackName: c.StackName, ParameterPrefix: c.ParameterPrefix(),
-		VulnerabilityGate: c.VulnerabilityGate.Env(), ScanWaitSeconds: c.ScanWaitMinutes * 60, Signing: c.Signing}
+		VulnerabilityGate: c.VulnerabilityGate.Env(), ScanWaitSeconds: c.ScanWaitMinutes * 60, Signing: c.Signing, EnhancedScanning: c.EnhancedScanning}
 	if c.GitHub != nil {
 		o.Branch = c.GitHub.Branch
 	}

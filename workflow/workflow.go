@@ -1,11 +1,12 @@
 // Package workflow renders the GitHub Actions workflow
-// (.github/workflows/images.yml) from the runtime list: the same three stages
-// as the CodePipeline (build drafts, verify them, publish them), running the
-// same commands (buildspecs.Script), so both systems produce the same tags the
-// same way.
+// (.github/workflows/images.yml) from the runtime list: the same stages as
+// the CodePipeline (build drafts, verify them, publish them, report), each
+// job running the same program, `evergreen stage <name>` (cmd/evergreen),
+// built from the checked-out commit, so both systems produce the same tags
+// the same way.
 //
-// Regenerate after editing runtimes/runtimes.yaml, the stage commands, or the
-// evergreen:schedule / evergreen:github context in cdk.json:
+// Regenerate after editing runtimes/runtimes.yaml or the evergreen:schedule
+// / evergreen:github context in cdk.json:
 //
 //	make generate
 package workflow
@@ -65,6 +66,7 @@ func (a Action) Uses() string { return a.Repo + "@" + a.Ref }
 var (
 	Checkout                = Action{"actions/checkout", "de0fac2e4500dabe0009e67214ff5f5447ce83dd", "v6.0.2"}
 	ConfigureAWSCredentials = Action{"aws-actions/configure-aws-credentials", "99214aa6889fcddfa57764031d71add364327e59", "v6.1.3"}
+	SetupGo                 = Action{"actions/setup-go", "4a3601121dd01d1626a1e23e37211e3254c1c06c", "v6.4.0"}
 )
 
 // Options are the inputs besides the runtime list.
@@ -82,6 +84,10 @@ type Options struct {
 	VulnerabilityGate string
 	ScanWaitSeconds   int
 	Signing           bool
+	// EnhancedScanning is evergreen:enhancedScanning: Verify then reads
+	// Inspector's findings (ENHANCED_SCANNING), as the stack's Verify
+	// project does.
+	EnhancedScanning bool
 	// RepositoryPrefix starts every repository name, as in the stack
 	// (evergreen:repositoryPrefix).
 	RepositoryPrefix string
@@ -105,18 +111,18 @@ func Local(branch string) string {
 }
 
 // executionIDScript derives PIPELINE_EXECUTION_ID. See the step's comment.
-const executionIDScript = `id=$(printf 'github-%s' "$GITHUB_RUN_ID" | sha256sum | cut -c1-32)
+const executionIDScript = `id=$(printf 'github-%s' "$GITHUB_RUN_ID" | sha256sum | cut -c1-32 | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12})$/\1-\2-\3-\4-\5/')
 echo "PIPELINE_EXECUTION_ID=$id (run $GITHUB_RUN_ID, attempt $GITHUB_RUN_ATTEMPT)"
 echo "id=$id" >> "$GITHUB_OUTPUT"
 `
 
-const executionIDComment = `PIPELINE_EXECUTION_ID ties the three jobs of a run together, as the
-CodePipeline execution id does: it ends every draft tag, and its first 8
-characters end the immutable dated tag. github.run_id stays the same when a
-run (or one failed job) is re-run, so a re-run finds the drafts of its
-run, like a retried pipeline stage. Run ids are sequential and share their
-first digits, so the id is a hash of the run id: its first 8 characters
-differ from run to run.`
+const executionIDComment = `PIPELINE_EXECUTION_ID ties the jobs of a run together, as the
+CodePipeline execution id does: it ends every draft tag and the immutable
+dated tag. github.run_id stays the same when a run (or one failed job) is
+re-run, so a re-run finds the drafts of its run, like a retried pipeline
+stage. The id is a hash of the run id, shaped as CodePipeline's ids are
+(8-4-4-4-12 lowercase hex), which the tag scheme (runtimes/tags.go)
+reads back from a dated tag.`
 
 // registryScript finds the account's ECR registry host for the shared
 // commands' REGISTRY, from the credentials the job holds.
@@ -124,29 +130,52 @@ const registryScript = `endpoint=$(aws ecr get-authorization-token --query 'auth
 echo "host=${endpoint#https://}" >> "$GITHUB_OUTPUT"
 `
 
-// publishLintDirective: the Publish commands pass a JMESPath literal
-// (`ImageNotFound`) in single quotes on purpose; shellcheck's SC2016 (info)
-// would read it as an unexpanded command substitution. A directive covers the
-// command after it, so the script runs as one { ...; } group (same shell).
-func publishRun() string {
-	return "# shellcheck disable=SC2016 # backquotes in --query are JMESPath literals\n{\n" + buildspecs.Script(buildspecs.Publish) + "}\n"
-}
+// binary is the program every AWS job runs, built from the checked-out
+// commit with the toolchain go.mod pins (setup-go reads it), as the
+// pipeline's Tool stage builds it.
+const binary = "./evergreen"
+
+const buildBinary = "go build -trimpath -o evergreen ./cmd/evergreen\n"
+
+// localImage is the pull-request job's image, in the runner's Docker
+// engine only (localhost names no registry it could reach).
+const localImage = `IMAGE="localhost/$REPOSITORY:draft-$VERSION-$ARCH-$PIPELINE_EXECUTION_ID"`
+
+// localBuild and localVerify are the pull-request job's commands: the
+// Build stage's docker buildx build (internal/stage, Build) with --load for
+// --push, and the Verify stage's architecture check and self-test, with no
+// registry and no AWS. They are the one place the workflow spells out
+// docker's arguments: a pull request has no records bucket or ECR for
+// evergreen stage to use.
+const localBuild = localImage + `
+docker buildx build --platform "linux/$ARCH" --pull --provenance=false --sbom=false \
+  --build-arg "VERSION=$VERSION" --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "BASE_REGISTRY=$BASE_REGISTRY" \
+  --label "org.opencontainers.image.revision=$SOURCE_REVISION" --tag "$IMAGE" --load "runtimes/$RUNTIME"
+`
+
+const localVerify = localImage + `
+IMAGE_ARCH=$(docker image inspect --format '{{.Architecture}}' "$IMAGE")
+if [ "$IMAGE_ARCH" != "$ARCH" ]; then
+  echo "$IMAGE is built for $IMAGE_ARCH, expected $ARCH" >&2
+  exit 1
+fi
+docker run --rm --platform "linux/$ARCH" --env "EXPECTED_VERSION=$VERSION" --env "EXPECTED_ARCH=$ARCH" --entrypoint self-test "$IMAGE"
+`
+
+// Stage is the run: of a job's stage step.
+func Stage(name string) string { return binary + " stage " + name + "\n" }
 
 const toolsScript = `docker version --format 'docker {{.Server.Version}}'
 docker buildx version
 `
 
-// Generate renders the workflow. It is a pure function of its inputs and of
-// buildspecs.Commands: the same input gives the same bytes.
+// Generate renders the workflow. It is a pure function of its inputs: the
+// same input gives the same bytes.
 func Generate(l *runtimes.List, o Options) ([]byte, error) {
 	if o.Branch == "" {
 		o.Branch = "main"
 	}
 	cron, err := o.Schedule.GitHubCron()
-	if err != nil {
-		return nil, err
-	}
-	localBuild, localVerify, err := buildspecs.LocalScripts()
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +242,12 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 		"run", literal(registryScript),
 	)
 	tools := mapping("name", "Runner tools", "run", literal(toolsScript))
+	setupGo := withHead(mapping(
+		"name", "Go",
+		"uses", withComment(str(SetupGo.Uses()), SetupGo.Version),
+		"with", mapping("go-version-file", "go.mod"),
+	), "The toolchain go.mod pins, as the pipeline's Tool stage uses.")
+	evergreen := mapping("name", "Build evergreen from this commit", "run", literal(buildBinary))
 
 	stageEnv := func(kv ...any) *yaml.Node {
 		base := []any{
@@ -231,9 +266,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"permissions", mapping("contents", "read", "id-token", "write"),
 			"strategy", imageMatrix(true),
 			"steps", seq(
-				checkout, executionID, tools, awsCredentials, registry,
+				checkout, setupGo, evergreen, executionID, tools, awsCredentials, registry,
 				mapping(
-					"name", "Build and push the draft (the Build stage's commands)",
+					"name", "Build and push the draft (evergreen stage build)",
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
 						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
@@ -244,7 +279,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 						"BASE_IMAGE", "${{ matrix.base-image }}",
 						"BASE_REGISTRY", "${{ matrix.base-registry }}",
 					),
-					"run", literal(buildspecs.Script(buildspecs.Build)),
+					"run", literal(Stage(string(buildspecs.Build))),
 				),
 			),
 		),
@@ -259,9 +294,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"steps", seq(
 				// The source: the inventory script and the runtime's folder
 				// (its recipe hash) are read from it.
-				checkout, executionID, tools, awsCredentials, registry,
+				checkout, setupGo, evergreen, executionID, tools, awsCredentials, registry,
 				mapping(
-					"name", "Pull and self-test the draft on its own architecture (the Verify stage's commands)",
+					"name", "Pull and self-test the draft on its own architecture (evergreen stage verify)",
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
 						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
@@ -272,8 +307,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 						"VULNERABILITY_GATE", o.VulnerabilityGate,
 						"SCAN_WAIT_SECONDS", fmt.Sprint(o.ScanWaitSeconds),
 						"SIGNING", fmt.Sprint(o.Signing),
+						"ENHANCED_SCANNING", fmt.Sprint(o.EnhancedScanning),
 					),
-					"run", literal(buildspecs.Script(buildspecs.Verify)),
+					"run", literal(Stage(string(buildspecs.Verify))),
 				),
 			),
 		),
@@ -286,9 +322,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"permissions", mapping("contents", "read", "id-token", "write"),
 			"strategy", strategy(seq(releaseEntries...)),
 			"steps", seq(
-				executionID, awsCredentials, registry,
+				checkout, setupGo, evergreen, executionID, awsCredentials, registry,
 				mapping(
-					"name", "Publish the verified images (the Publish stage's commands)",
+					"name", "Publish the verified images (evergreen stage publish)",
 					"env", stageEnv(
 						"REGISTRY", "${{ steps.registry.outputs.host }}",
 						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
@@ -301,7 +337,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 						"VERSION", "${{ matrix.version }}",
 						"ARCHITECTURES", "${{ matrix.architectures }}",
 					),
-					"run", literal(publishRun()),
+					"run", literal(Stage(string(buildspecs.Publish))),
 				),
 			),
 		),
@@ -313,9 +349,9 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"timeout-minutes", PublishTimeout,
 			"permissions", mapping("contents", "read", "id-token", "write"),
 			"steps", seq(
-				executionID, awsCredentials,
+				checkout, setupGo, evergreen, executionID, awsCredentials,
 				mapping(
-					"name", "Write and send the changelog (the Report stage's commands)",
+					"name", "Write and send the changelog (evergreen stage report)",
 					"env", stageEnv(
 						"RECORDS_BUCKET", "${{ vars.RECORDS_BUCKET }}",
 						"CHANGES_TOPIC_ARN", "${{ vars.CHANGES_TOPIC_ARN }}",
@@ -323,7 +359,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 						"STACK_NAME", o.StackName,
 						"RELEASES", buildspecs.Releases(l),
 					),
-					"run", literal(buildspecs.Script(buildspecs.Report)),
+					"run", literal(Stage(string(buildspecs.Report))),
 				),
 			),
 		),
@@ -337,7 +373,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"steps", seq(
 				checkout, executionID, tools,
 				mapping(
-					"name", "Build the draft into the runner's Docker engine (the Build stage's commands, --load for --push)",
+					"name", "Build the draft into the runner's Docker engine (the Build stage's docker buildx build, --load for --push)",
 					"env", stageEnv(
 						"REGISTRY", "localhost",
 						"RUNTIME", "${{ matrix.runtime }}",
@@ -350,7 +386,7 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 					"run", literal(localBuild),
 				),
 				mapping(
-					"name", "Self-test the draft on its own architecture (the Verify stage's commands)",
+					"name", "Self-test the draft on its own architecture (the Verify stage's self-test)",
 					"env", stageEnv(
 						"REGISTRY", "localhost",
 						"RUNTIME", "${{ matrix.runtime }}",
@@ -377,13 +413,13 @@ func Generate(l *runtimes.List, o Options) ([]byte, error) {
 			"group", "images-${{ github.ref }}",
 			"cancel-in-progress", false,
 		),
-		key("defaults", "The shared commands are sh, as CodeBuild runs them (sh -e here)."), mapping("run", mapping("shell", "sh")),
+		key("defaults", "The commands are sh, as CodeBuild runs them (sh -e here)."), mapping("run", mapping("shell", "sh")),
 		"jobs", jobs,
 	)
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s%s; DO NOT EDIT.\n", Header, filepath.ToSlash(l.Path))
-	b.WriteString("#\n# Build, Verify and Publish run the same commands as the CodePipeline's\n# stages (buildspecs/commands.go) and produce the same tags. Set the\n# repository variables AWS_ROLE_ARN and AWS_REGION: docs/github-actions.md.\n")
+	b.WriteString("#\n# Build, Verify, Publish and Report run the same program as the\n# CodePipeline's stages (evergreen stage <name>, cmd/evergreen) and produce\n# the same tags. Set the repository variables AWS_ROLE_ARN and AWS_REGION:\n# docs/github-actions.md.\n")
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(doc); err != nil {

@@ -3,6 +3,8 @@ package workflow
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -195,30 +197,84 @@ func TestMatricesMatchTheRuntimeList(t *testing.T) {
 	}
 }
 
-// The jobs run the CodeBuild stages' commands, unchanged.
-func TestJobsRunTheSharedCommands(t *testing.T) {
+// Every AWS job runs the stage of its name with the evergreen binary, built
+// from the checked-out commit with go.mod's toolchain; no job carries its
+// own copy of a stage's logic.
+func TestJobsRunTheEvergreenBinary(t *testing.T) {
 	_, _, b := generated(t)
 	w := parse(t, b)
-	last := func(j string) string { s := w.Jobs[j].Steps; return s[len(s)-1].Run }
-	if last("build") != buildspecs.Script(buildspecs.Build) {
-		t.Error("build does not run buildspecs.Script(Build)")
+	for job, st := range map[string]buildspecs.Stage{"build": buildspecs.Build, "verify": buildspecs.Verify, "publish": buildspecs.Publish, "report": buildspecs.Report} {
+		steps := w.Jobs[job].Steps
+		if got, want := steps[len(steps)-1].Run, "./evergreen stage "+string(st)+"\n"; got != want {
+			t.Errorf("%s: the last step runs %q, want %q", job, got, want)
+		}
+		var order []string
+		for _, s := range steps {
+			switch {
+			case strings.HasPrefix(s.Uses, "actions/checkout@"):
+				order = append(order, "checkout")
+			case strings.HasPrefix(s.Uses, "actions/setup-go@"):
+				order = append(order, "setup-go")
+				if s.With["go-version-file"] != "go.mod" {
+					t.Errorf("%s: setup-go with %v, want go-version-file: go.mod", job, s.With)
+				}
+			case strings.Contains(s.Run, "go build"):
+				order = append(order, "build")
+				if !strings.Contains(s.Run, "-o evergreen ./cmd/evergreen") {
+					t.Errorf("%s: %q does not build ./cmd/evergreen into ./evergreen", job, s.Run)
+				}
+			}
+		}
+		if strings.Join(order, ",") != "checkout,setup-go,build" {
+			t.Errorf("%s: steps %v, want checkout, setup-go, then one go build", job, order)
+		}
+		for _, s := range steps {
+			for _, bad := range []string{"aws s3", "jq ", "put-image", "batch-delete-image"} {
+				if strings.Contains(s.Run, bad) {
+					t.Errorf("%s: step %q runs %q itself", job, s.Name, bad)
+				}
+			}
+		}
 	}
-	if last("verify") != buildspecs.Script(buildspecs.Verify) {
-		t.Error("verify does not run buildspecs.Script(Verify)")
-	}
-	if !strings.Contains(last("publish"), buildspecs.Script(buildspecs.Publish)) {
-		t.Error("publish does not run buildspecs.Script(Publish)")
-	}
-	lb, lv, err := buildspecs.LocalScripts()
-	if err != nil {
-		t.Fatal(err)
+	if got := w.Jobs["verify"].Steps[len(w.Jobs["verify"].Steps)-1].Env["ENHANCED_SCANNING"]; got != "false" && got != "true" {
+		t.Errorf("verify: ENHANCED_SCANNING = %q, want true or false", got)
 	}
 	steps := w.Jobs["local"].Steps
-	if steps[len(steps)-2].Run != lb || steps[len(steps)-1].Run != lv {
-		t.Error("local does not run buildspecs.LocalScripts")
-	}
+	lb, lv := steps[len(steps)-2].Run, steps[len(steps)-1].Run
 	if !strings.Contains(lb, "--load") || strings.Contains(lb, "--push") || strings.Contains(lb+lv, "aws ") {
 		t.Errorf("the local scripts push or call AWS:\n%s\n%s", lb, lv)
+	}
+}
+
+// The workflow's execution id is one the tag scheme reads back from a
+// dated tag (make status and make rollback list those), and a re-run of the
+// same run gets the same id.
+func TestExecutionIDIsOneTheTagSchemeReadsBack(t *testing.T) {
+	id := func(runID string) string {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "output")
+		cmd := exec.Command("sh", "-e", "-c", executionIDScript)
+		cmd.Env = append(os.Environ(), "GITHUB_RUN_ID="+runID, "GITHUB_RUN_ATTEMPT=1", "GITHUB_OUTPUT="+out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("the execution id step: %v\n%s", err, b)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "id=")
+		if !ok {
+			t.Fatalf("the step wrote %q, want id=...", b)
+		}
+		return v
+	}
+	a, again, other := id("12345678901"), id("12345678901"), id("12345678902")
+	if a != again || a == other {
+		t.Errorf("run ids 12345678901 (twice) and 12345678902 gave %s, %s, %s", a, again, other)
+	}
+	tag := runtimes.DatedTag("22", "20260101", a)
+	if day, got, ok := runtimes.ParseDatedTag("22", tag); !ok || got != a || day != "20260101" {
+		t.Errorf("ParseDatedTag(%q) = %q, %q, %v", tag, day, got, ok)
 	}
 }
 

@@ -117,6 +117,7 @@ func Run(ctx context.Context, c Clients, region string, in Inputs) []Result {
 	out = append(out, bootstrap(ctx, c, account, region, in.Qualifier)...)
 	out = append(out, stackState(ctx, c, in.Config.StackName))
 	out = append(out, repositories(ctx, c, in)...)
+	out = append(out, scanning(ctx, c, in)...)
 	out = append(out, quotas(ctx, c, in)...)
 	out = append(out, armRegion(region))
 	return out

@@ -234,3 +234,107 @@ func TestStackStatus(t *testing.T) {
 		}
 	}
 }
+
+// The filter rule is the ECR User Guide's table ("Filters to choose which
+// repositories are scanned"): repository names across, filters down.
+func TestScanningFiltersMatchAsECRDocumentsThem(t *testing.T) {
+	names := []string{"prod", "repo-prod", "prod-repo", "repo-prod-repo", "prodrepo"}
+	for filter, row := range map[string][]bool{
+		"prod":      {true, true, true, true, true},
+		"*prod":     {true, true, false, false, false},
+		"prod*":     {true, false, true, false, true},
+		"*prod*":    {true, true, true, true, true},
+		"prod*repo": {false, false, true, false, true},
+	} {
+		for i, name := range names {
+			if got := filterMatches(filter, name); got != row[i] {
+				t.Errorf("filter %q, repository %q: %v, the guide says %v", filter, name, got, row[i])
+			}
+		}
+	}
+}
+
+// A registry whose scanning rules leave the stack's repositories out of
+// scan on push gets a warning naming them and the rule that fixes it; a
+// registry on Inspector while the stack expects basic findings too.
+// Against moto, whose Get/PutRegistryScanningConfiguration store and
+// return the configuration as given (it does not check the filters).
+func TestPreflightWarnsWhenRegistryRulesSkipTheRepositories(t *testing.T) {
+	mototest.Start(t, "eu-west-1")
+	list, err := runtimes.Load(filepath.Join("..", "..", config.DefaultRuntimeList))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	ctx := context.Background()
+	awsCfg, err := awsops.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewClients(awsCfg)
+	check := func(in Inputs) Result {
+		t.Helper()
+		rs := scanning(ctx, c, in)
+		if len(rs) != 1 {
+			t.Fatalf("scanning: %v, want one line", rs)
+		}
+		t.Log(rs[0])
+		return rs[0]
+	}
+	put := func(scanType ecrtypes.ScanType, filters ...string) {
+		t.Helper()
+		var rules []ecrtypes.RegistryScanningRule
+		if len(filters) > 0 {
+			r := ecrtypes.RegistryScanningRule{ScanFrequency: ecrtypes.ScanFrequencyScanOnPush}
+			if scanType == ecrtypes.ScanTypeEnhanced {
+				r.ScanFrequency = ecrtypes.ScanFrequencyContinuousScan
+			}
+			for _, f := range filters {
+				r.RepositoryFilters = append(r.RepositoryFilters, ecrtypes.ScanningRepositoryFilter{Filter: aws.String(f), FilterType: ecrtypes.ScanningRepositoryFilterTypeWildcard})
+			}
+			rules = append(rules, r)
+		}
+		if _, err := c.ECR.PutRegistryScanningConfiguration(ctx, &ecr.PutRegistryScanningConfigurationInput{ScanType: scanType, Rules: rules}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := Inputs{Config: cfg, List: list}
+
+	// The default: basic scanning, no rules; the repositories' own setting holds.
+	if r := check(in); r.Status != OK {
+		t.Errorf("no registry rules: %v", r)
+	}
+	// A rule for other repositories only: every repository of the stack is named.
+	put(ecrtypes.ScanTypeBasic, "team-a/*")
+	r := check(in)
+	if r.Status != Warn || !strings.Contains(r.Fix, cfg.RepositoryPrefix+"*") || !strings.Contains(r.Msg, "scan-timeout") {
+		t.Errorf("rules that miss the stack: %v", r)
+	}
+	for _, rt := range list.Runtimes {
+		if !strings.Contains(r.Msg, cfg.RepositoryName(rt.Name)) {
+			t.Errorf("the warning does not name %s: %s", cfg.RepositoryName(rt.Name), r.Msg)
+		}
+	}
+	// A rule that matches one runtime's repository: only the others are named.
+	first := cfg.RepositoryName(list.Runtimes[0].Name)
+	put(ecrtypes.ScanTypeBasic, "team-a/*", first)
+	if r := check(in); r.Status != Warn || strings.Contains(r.Msg, first+",") || strings.HasSuffix(r.Msg, first) {
+		t.Errorf("with a rule for %s: %v", first, r)
+	}
+	// The fix the warning suggests clears it.
+	put(ecrtypes.ScanTypeBasic, "team-a/*", cfg.RepositoryPrefix+"*")
+	if r := check(in); r.Status != OK {
+		t.Errorf("with the suggested rule: %v", r)
+	}
+	// An Inspector registry the stack did not configure.
+	put(ecrtypes.ScanTypeEnhanced, "*")
+	if r := check(in); r.Status != Warn || !strings.Contains(r.Fix, config.KeyEnhancedScanning) {
+		t.Errorf("enhanced registry, enhanced scanning off: %v", r)
+	}
+	// With evergreen:enhancedScanning the stack writes the configuration.
+	enhanced := cfg
+	enhanced.EnhancedScanning = true
+	if r := check(Inputs{Config: enhanced, List: list}); r.Status != OK {
+		t.Errorf("enhanced scanning on: %v", r)
+	}
+}
