@@ -8,28 +8,12 @@
 package awsops
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 )
-
-// Load reads the caller's AWS configuration: credentials and region from the
-// environment, the shared config files and the profile (AWS_PROFILE).
-func Load(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return cfg, err
-	}
-	if cfg.Region == "" {
-		return cfg, errors.New("no AWS region: set AWS_REGION, or a region in your profile (aws configure)")
-	}
-	return cfg, nil
-}
 
 // Short is an error as one line: the AWS error code and message when AWS
 // answered, else the first line of the error.
