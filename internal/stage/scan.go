@@ -131,16 +131,16 @@ func (s *scanner) publishedScan(ctx context.Context) (*records.Scan, error) {
 		completed = first.ImageScanFindings.ImageScanCompletedAt
 	}
 	if !s.e.Enhanced && (completed == nil || s.c.now().Sub(*completed) > rescanAge) {
-		from := "that never completed"
+		from := "it has no completed scan"
 		if completed != nil {
-			from = "from " + records.Time(*completed)
+			from = fmt.Sprintf("its scan is from %s, over %d h ago", records.Time(*completed), int(rescanAge/time.Hour))
 		}
 		_, err := s.c.ECR.StartImageScan(ctx, &ecr.StartImageScanInput{RepositoryName: aws.String(s.e.Repository), ImageId: &ecrtypes.ImageIdentifier{ImageDigest: aws.String(digest)}})
 		switch {
 		case err == nil:
-			fmt.Fprintf(s.out, "the published image %s (%s) has a scan %s: scanning it again with today's vulnerability database\n", name, digest, from)
+			fmt.Fprintf(s.out, "the published image %s (%s): %s: scanning it again with today's vulnerability database\n", name, digest, from)
 		case awsops.IsCode(err, "LimitExceededException"):
-			fmt.Fprintf(s.out, "ECR refused to scan the published image %s (%s) again (LimitExceededException: one basic scan per image per 24 hours): its scan is %s, and the gate compares the draft with that one; enhanced scanning (evergreen:enhancedScanning) rescans continuously\n", name, digest, from)
+			fmt.Fprintf(s.out, "ECR refused to scan the published image %s (%s) again (LimitExceededException: one basic scan per image per 24 hours): %s, and the gate compares the draft with that scan; enhanced scanning (evergreen:enhancedScanning) rescans continuously\n", name, digest, from)
 		default:
 			return nil, fmt.Errorf("starting a new scan of the published image %s (%s): %s: retry the Verify stage (the build role needs ecr:StartImageScan)", name, digest, awsops.Short(err))
 		}

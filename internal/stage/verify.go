@@ -62,30 +62,25 @@ func Verify(ctx context.Context, e Env, c Clients, out io.Writer) error {
 	if err := ecrLogin(ctx, e, c, out); err != nil {
 		return fail("%v", err)
 	}
-	docker := func(what string, args ...string) ([]byte, error) {
-		stdout, err := c.Docker.Run(ctx, nil, args...)
-		if err != nil {
-			return stdout, fail("%s: %v", what, err)
-		}
-		return stdout, nil
-	}
-	pulled, err := docker("pulling "+image+" (retry the Verify stage; the Build record names it, so it should be in "+e.Repository+")", "pull", "--platform", "linux/"+e.Arch, image)
+	pulled, err := c.Docker.Run(ctx, nil, "pull", "--platform", "linux/"+e.Arch, image)
 	out.Write(pulled)
 	if err != nil {
-		return err
+		return fail("pulling %s: %v: retry the Verify stage (the Build record names this digest, so it should be in %s)", image, err, e.Repository)
 	}
-	archOut, err := docker("inspecting "+image, "image", "inspect", "--format", "{{.Architecture}}", image)
+	archOut, err := c.Docker.Run(ctx, nil, "image", "inspect", "--format", "{{.Architecture}}", image)
 	if err != nil {
-		return err
+		return fail("inspecting %s: %v: retry the Verify stage", image, err)
 	}
 	if got := strings.TrimSpace(string(archOut)); got != e.Arch {
-		return fail("%s is built for %s, expected %s: the build ran on the wrong platform; retry the Build stage", image, got, e.Arch)
+		// A retried Build keeps the draft it finds, so only a new
+		// execution builds it again.
+		return fail("%s is built for %s, expected %s: the build did not honour --platform linux/%s (a FROM --platform in runtimes/%s/Dockerfile?); fix it, then Release change", image, got, e.Arch, e.Arch, e.Runtime)
 	}
 	selfTest, err := c.Docker.Run(ctx, nil, "run", "--rm", "--platform", "linux/"+e.Arch,
 		"--env", "EXPECTED_VERSION="+e.Version, "--env", "EXPECTED_ARCH="+e.Arch, "--entrypoint", "self-test", image)
 	out.Write(selfTest)
 	if err != nil {
-		return fail("the self-test of %s failed: %v (its output is above); fix runtimes/%s, then Release change", image, err, e.Runtime)
+		return fail("the self-test of %s failed: %v (its output is above); fix runtimes/%s, then Release change (retry the Verify stage if the failure was transient)", image, err, e.Runtime)
 	}
 
 	inv, err := inventory(ctx, e, c, out, image)
