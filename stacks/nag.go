@@ -27,7 +27,7 @@ func AddNagChecks(scope constructs.IConstruct) {
 // one resource of this stack. Each is listed finding by finding (appliesTo),
 // so any new wildcard is still a finding.
 
-// Read access to the pipeline's artifact bucket and use of the stack's key.
+// Read access to the pipeline's artifact bucket and use of its key.
 func artifactFindings(bucketLogicalID string) []any {
 	return []any{
 		"Action::s3:GetBucket*",
@@ -70,9 +70,14 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 			append(append([]any{}, artifacts...), codeBuildFindings...))
 		if st.login {
 			suppress(st.role, "AwsSolutions-IAM5",
-				"docker login: ecr:GetAuthorizationToken, and for Build ecr-public:GetAuthorizationToken with sts:GetServiceBearerToken, have no resource-level permissions; they are the only actions on '*' (asserted by stacks tests).",
+				"docker login: ecr:GetAuthorizationToken, and for Build ecr-public:GetAuthorizationToken with sts:GetServiceBearerToken, have no resource-level permissions, nor have Verify's inspector2:ListFindings and inspector2:ListCoverage (with evergreen:enhancedScanning, ECR returns enhanced findings only to a principal that holds them); they are the only actions on '*' (asserted by stacks tests).",
 				[]any{"Resource::*"})
 		}
+	}
+	if tool, ok := pl.Roles[toolStage]; ok {
+		suppress(tool, "AwsSolutions-IAM5",
+			"CDK grants for CodeBuild: read the source artifact from and write the Tool artifact to this pipeline's artifact bucket (object keys are per execution), with the artifacts key; write its own log streams and report groups. Nothing else (asserted by stacks tests).",
+			append(append(slices.Clone(artifacts), "Action::s3:DeleteObject*", "Action::s3:Abort*"), codeBuildFindings...))
 	}
 	records := *s.Stack.GetLogicalId(pl.Records.Node().DefaultChild().(awscdk.CfnElement))
 	recordFindings := func(stages ...buildspecs.Stage) []any {
@@ -106,7 +111,7 @@ func (s *EvergreenStack) suppressNagFindings(cfg config.Config) {
 		pipelineFindings)
 	if s.GitHub != nil {
 		suppress(s.GitHub.Role, "AwsSolutions-IAM5",
-			"docker login: ecr:GetAuthorizationToken, ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken have no resource-level permissions, nor has cloudwatch:PutMetricData (held to its namespace by a condition); they are the only actions on '*' (asserted by stacks tests).",
+			"docker login: ecr:GetAuthorizationToken, ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken have no resource-level permissions, nor have cloudwatch:PutMetricData (held to its namespace by a condition) and, with evergreen:enhancedScanning, inspector2:ListFindings and inspector2:ListCoverage; they are the only actions on '*' (asserted by stacks tests).",
 			[]any{"Resource::*"})
 		suppress(s.GitHub.Role, "AwsSolutions-IAM5", recordsReason, recordFindings(append(slices.Clone(buildspecs.Stages), buildspecs.Report)...))
 		suppress(s.GitHub.Role, "AwsSolutions-IAM5", parametersReason, []any{parameters})

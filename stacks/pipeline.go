@@ -26,7 +26,11 @@ import (
 
 // stageTimeouts are per build. Build pulls a base image, upgrades the OS and
 // pushes; Verify pulls and runs a self-test; Publish only moves manifests.
+// Tool compiles the binary for two architectures (about 4 minutes cold on
+// 2 cores, plus the toolchain download when go.mod pins a newer Go than
+// the image's).
 var stageTimeouts = map[buildspecs.Stage]int{
+	toolStage:          20,
 	buildspecs.Build:   60,
 	buildspecs.Verify:  30,
 	buildspecs.Publish: 15,
@@ -60,12 +64,22 @@ func BatchTimeout(spec buildspecs.Spec) int {
 	return min(stageTimeouts[spec.Stage]*n, maxBatchTimeout)
 }
 
+// toolStage builds the evergreen binary from the source artifact, once per
+// execution, for every later stage (buildspecs/tool.yml).
+const toolStage = buildspecs.Tool
+
 // PipelineProps configures Pipeline.
 type PipelineProps struct {
+	// Specs are buildspecs.Generate's, the Tool stage's included.
 	Specs        []buildspecs.Spec
 	Repositories *Repositories
 	Config       config.Config
-	Key          awskms.IKey
+	// Key encrypts the records bucket, the build logs and the topics.
+	Key awskms.IKey
+	// ArtifactsKey encrypts the pipeline's artifacts and is the CodeBuild
+	// projects' EncryptionKey: the CDK grants a project's key in full to
+	// its role, so it must not be a key that guards anything else.
+	ArtifactsKey awskms.IKey
 	// SourceZip is the repository's committed files (internal/source), the
 	// pipeline's source when Config.Source is nil.
 	SourceZip string
@@ -91,7 +105,8 @@ type Pipeline struct {
 	Access stageAccess
 	// SourceAsset is nil when a Git source is configured.
 	SourceAsset awss3assets.Asset
-	// Roles are the CodeBuild service roles, one per stage.
+	// Roles are the CodeBuild service roles, one per stage (Tool's
+	// included).
 	Roles map[buildspecs.Stage]awsiam.Role
 	// Projects are the CodeBuild projects, in pipeline order.
 	Projects []awscodebuild.PipelineProject
@@ -114,7 +129,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			Expiration: awscdk.Duration_Days(jsii.Number(float64(p.Config.LogRetentionDays))),
 		}},
 	})
-	pl.ArtifactBucket = artifactsBucket(c, p.Key, pl.AccessLogs)
+	pl.ArtifactBucket = artifactsBucket(c, p.ArtifactsKey, pl.AccessLogs)
 	pl.Records = recordsBucket(c, p.Key, pl.AccessLogs, p.Config)
 
 	sourceOutput := awscodepipeline.NewArtifact(jsii.String("Source"), nil)
@@ -180,8 +195,63 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 		pl.Changes.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(p.Config.ChangesEmail), nil))
 	}
 	access := stageAccess{Repositories: p.Repositories, Records: pl.Records, ParameterPrefix: p.Config.ParameterPrefix(), Changes: pl.Changes,
-		Alerts: p.Alerts, Signing: p.Config.Signing}
+		Alerts: p.Alerts, Signing: p.Config.Signing, EnhancedScanning: p.Config.EnhancedScanning}
 	pl.Access = access
+
+	// The Tool stage builds the evergreen binary from the source artifact,
+	// so what every later stage runs is the deployed commit.
+	//
+	// Every later action takes the Tool artifact as a second input. CodeBuild
+	// unpacks each input artifact of a CodePipeline action in its own
+	// directory, "stored in the built-in environment variable
+	// $CODEBUILD_SRC_DIR_yourInputArtifactName", and runs the buildspec in
+	// the action's PrimarySource (CodeBuild User Guide, "CodePipeline
+	// integration with CodeBuild and multiple input sources and output
+	// artifacts"; CodePipeline's CodeBuild action reference: PrimarySource is
+	// required with several inputs). The CDK sets PrimarySource to the
+	// action's Input, the source artifact, whenever there are several
+	// (CodeBuildActionProps.extraInputs), so $CODEBUILD_SRC_DIR stays the
+	// deployed commit and the binary is at $CODEBUILD_SRC_DIR_Tool. The batch
+	// sample of the same guide ("CodePipeline integration with CodeBuild and
+	// batch builds") runs a BatchEnabled action with two input artifacts and
+	// PrimarySource; no page says in so many words that every build of the
+	// batch receives the secondary sources. A build without it fails at its
+	// first command, which names $CODEBUILD_SRC_DIR_Tool/bin/<arch>/evergreen.
+	//
+	// The artifact's name is part of the variable's name, which CodeBuild
+	// takes only of letters, digits and underscores (a hyphen breaks the
+	// source download, aws/aws-codebuild-docker-images#367).
+	toolOutput := awscodepipeline.NewArtifact(jsii.String(buildspecs.ToolArtifact), nil)
+	extraInputs := &[]awscodepipeline.Artifact{toolOutput}
+	if toolSpec, ok := findSpec(p.Specs, toolStage); !ok {
+		awscdk.Annotations_Of(c).AddError(jsii.String("no Tool buildspec among PipelineProps.Specs: pass buildspecs.Generate's specs whole (the Tool stage builds the binary every later stage starts)"))
+	} else {
+		role := awsiam.NewRole(c, jsii.String(title(toolStage)+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("codebuild.amazonaws.com"), nil),
+			Description: jsii.String("CodeBuild Tool stage of the evergreen images pipeline: builds the evergreen binary (logs and artifacts only)"),
+		})
+		pl.Roles[toolStage] = role
+		logs := awslogs.NewLogGroup(c, jsii.String(title(toolStage)+"Logs"), &awslogs.LogGroupProps{
+			Retention:     retention(p.Config.LogRetentionDays),
+			EncryptionKey: p.Key,
+			RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+		})
+		project := newToolProject(c, toolSpec, role, logs, p.ArtifactsKey)
+		pl.Projects = append(pl.Projects, project)
+		stages = append(stages, &awscodepipeline.StageProps{
+			StageName: jsii.String(title(toolStage)),
+			Actions: &[]awscodepipeline.IAction{awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
+				ActionName: jsii.String(toolSpec.Name()),
+				Project:    project,
+				Input:      sourceOutput,
+				Outputs:    &[]awscodepipeline.Artifact{toolOutput},
+			})},
+			OnFailure: &awscodepipeline.FailureConditions{
+				Result:    awscodepipeline.Result_RETRY,
+				RetryMode: awscodepipeline.RetryMode_FAILED_ACTIONS,
+			},
+		})
+	}
 
 	for _, st := range append(slices.Clone(buildspecs.Stages), buildspecs.Report) {
 		role := awsiam.NewRole(c, jsii.String(title(st)+"Role"), &awsiam.RoleProps{
@@ -201,15 +271,16 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 			if spec.Stage != st {
 				continue
 			}
-			project := newProject(c, spec, role, logs, p.Key, access, p.Config)
+			project := newProject(c, spec, role, logs, p.ArtifactsKey, access, p.Config)
 			pl.Projects = append(pl.Projects, project)
 			if st == buildspecs.Report {
 				// After every Publish batch: one plain build that writes
 				// and sends the changelog.
 				actions = append(actions, awscodepipelineactions.NewCodeBuildAction(&awscodepipelineactions.CodeBuildActionProps{
-					ActionName: jsii.String(spec.Name()),
-					Project:    project,
-					Input:      sourceOutput,
+					ActionName:  jsii.String(spec.Name()),
+					Project:     project,
+					Input:       sourceOutput,
+					ExtraInputs: extraInputs,
 					EnvironmentVariables: &map[string]*awscodebuild.BuildEnvironmentVariable{
 						"PIPELINE_EXECUTION_ID": {Value: awscodepipeline.GlobalVariables_ExecutionId()},
 						"SOURCE_REVISION":       {Value: sourceRevision},
@@ -230,6 +301,7 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 				RunOrder:          jsii.Number(float64(runOrder)),
 				Project:           project,
 				Input:             sourceOutput,
+				ExtraInputs:       extraInputs,
 				ExecuteBatchBuild: jsii.Bool(true),
 				// The same execution id on every retry is what lets a
 				// retried Verify or Publish find the drafts Build pushed.
@@ -283,6 +355,40 @@ func NewPipeline(scope constructs.Construct, id string, p *PipelineProps) *Pipel
 	return pl
 }
 
+func findSpec(specs []buildspecs.Spec, st buildspecs.Stage) (buildspecs.Spec, bool) {
+	for _, s := range specs {
+		if s.Stage == st {
+			return s, true
+		}
+	}
+	return buildspecs.Spec{}, false
+}
+
+// newToolProject is the Tool stage's plain build: the amd64 image every
+// stage's coordinating build uses, no Docker (so not privileged), no
+// environment but CodeBuild's own. Its role is the CDK's grants for a
+// pipeline project and nothing else: its log group, its report groups,
+// the artifact bucket (read the source, write the binary) and the
+// artifacts key.
+func newToolProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey) awscodebuild.PipelineProject {
+	project := awscodebuild.NewPipelineProject(scope, jsii.String(spec.Name()), &awscodebuild.PipelineProjectProps{
+		Description: jsii.String(fmt.Sprintf("%s stage of the evergreen images pipeline: builds the evergreen binary for every later stage (buildspecs/%s)", spec.Stage, spec.FileName())),
+		Role:        role,
+		Environment: &awscodebuild.BuildEnvironment{
+			BuildImage:  awscodebuild.LinuxBuildImage_AMAZON_LINUX_2023_6(),
+			ComputeType: awscodebuild.ComputeType_SMALL,
+			Privileged:  jsii.Bool(false),
+		},
+		Timeout:       awscdk.Duration_Minutes(jsii.Number(float64(stageTimeouts[toolStage]))),
+		EncryptionKey: key,
+		Logging: &awscodebuild.LoggingOptions{
+			CloudWatch: &awscodebuild.CloudWatchLoggingOptions{LogGroup: logs},
+		},
+	})
+	project.Node().DefaultChild().(awscodebuild.CfnProject).AddPropertyOverride(jsii.String("Source.BuildSpec"), jsii.String(string(spec.Content)))
+	return project
+}
+
 func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IRole, logs awslogs.ILogGroup, key awskms.IKey, a stageAccess, cfg config.Config) awscodebuild.PipelineProject {
 	timeout := stageTimeouts[spec.Stage]
 	env := map[string]*awscodebuild.BuildEnvironmentVariable{
@@ -295,6 +401,9 @@ func newProject(scope constructs.Construct, spec buildspecs.Spec, role awsiam.IR
 		env["VULNERABILITY_GATE"] = gate
 		env["SCAN_WAIT_SECONDS"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(fmt.Sprint(cfg.ScanWaitMinutes * 60))}
 		env["SIGNING"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(fmt.Sprint(cfg.Signing))}
+		// Enhanced findings come from Amazon Inspector, in another shape
+		// and with another status (ACTIVE) than basic scanning's.
+		env["ENHANCED_SCANNING"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(fmt.Sprint(cfg.EnhancedScanning))}
 	case buildspecs.Publish:
 		env["VULNERABILITY_GATE"] = gate
 		env["METRIC_NAMESPACE"] = &awscodebuild.BuildEnvironmentVariable{Value: jsii.String(MetricNamespace)}
@@ -357,6 +466,8 @@ type stageAccess struct {
 	// Signing: Verify waits for ECR's signature.
 	Alerts  awssns.ITopic
 	Signing bool
+	// EnhancedScanning: Verify reads Amazon Inspector's findings.
+	EnhancedScanning bool
 }
 
 func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
@@ -385,6 +496,17 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
 		actions = append(slices.Clone(pullActions), "ecr:DescribeImageScanFindings", "ecr:StartImageScan")
 		if a.Signing {
 			actions = append(actions, "ecr:DescribeImageSigningStatus")
+		}
+		if a.EnhancedScanning {
+			// "IAM permissions required for enhanced scanning" (ECR User
+			// Guide): DescribeImageScanFindings answers enhanced findings
+			// only to a principal that may also list them in Amazon
+			// Inspector. Neither action has resource-level permissions.
+			role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String(title(st) + "EnhancedFindings"),
+				Actions:   jsii.Strings("inspector2:ListCoverage", "inspector2:ListFindings"),
+				Resources: jsii.Strings("*"),
+			}))
 		}
 	case buildspecs.Publish:
 		// manifests and tags only: no layer upload, no layer download
@@ -428,11 +550,34 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
 			Actions:   jsii.Strings("s3:GetObject"),
 			Resources: objects(reads),
 		}))
+		// Without s3:ListBucket, S3 answers a GetObject of a missing key
+		// with 403 AccessDenied, not 404 NoSuchKey (GetObject API
+		// reference), and a record that does not exist yet (a first run,
+		// no hold) could not be told from one that cannot be read. The
+		// s3:prefix condition holds the listing to the keys the stage
+		// reads: for that 404 check S3 evaluates the condition with the
+		// requested key as the prefix (what Ceph RGW matches, "to match
+		// aws behavior", ceph/ceph#68577).
+		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String(title(st) + "ListsItsReads"),
+			Actions:    jsii.Strings("s3:ListBucket"),
+			Resources:  &[]*string{records.BucketArn()},
+			Conditions: &map[string]any{"StringLike": map[string]any{"s3:prefix": reads}},
+		}))
 	}
-	if key := records.EncryptionKey(); key != nil {
+	// The records key: Decrypt to read (and for S3 to complete a multipart
+	// upload), GenerateDataKey to write. The records bucket's key is not
+	// a CodeBuild project's EncryptionKey (that is the artifacts key), so
+	// this statement is all a stage holds of it. The topics share the key:
+	// Report's sns:Publish to them needs the same two actions.
+	if key := records.EncryptionKey(); key != nil && len(reads)+len(writes) > 0 {
+		kmsActions := []string{"kms:Decrypt"}
+		if len(writes) > 0 {
+			kmsActions = append(kmsActions, "kms:GenerateDataKey")
+		}
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String(title(st) + "RecordsKey"),
-			Actions:   jsii.Strings("kms:Decrypt", "kms:GenerateDataKey"),
+			Actions:   jsii.Strings(kmsActions...),
 			Resources: &[]*string{key.KeyArn()},
 		}))
 	}

@@ -80,8 +80,8 @@ func TestBatchProjects(t *testing.T) {
 	}
 	entries := map[buildspecs.Stage]int{}
 	for _, sp := range def.specs {
-		if !sp.Batch() {
-			continue // TestReportProject
+		if !sp.Batch() || sp.Stage == buildspecs.Tool {
+			continue // TestReportProject, TestToolProjectIsAPlainBuildWithLogsAndArtifactsOnly
 		}
 		name := sp.FileName()
 		w := want[sp.Stage]
@@ -124,6 +124,16 @@ func TestBatchProjects(t *testing.T) {
 			t.Errorf("stage %s: %d build-graph entries, want %d from the list", st, entries[st], w.entries)
 		}
 	}
+}
+
+// projectVars are a project's environment variables by name.
+func projectVars(p map[string]any) map[string]any {
+	vars := map[string]any{}
+	list, _ := props(p)["Environment"].(map[string]any)["EnvironmentVariables"].([]any)
+	for _, v := range list {
+		vars[v.(map[string]any)["Name"].(string)] = v.(map[string]any)["Value"]
+	}
+	return vars
 }
 
 type stage struct {
@@ -175,10 +185,16 @@ func TestPipelineStagesInOrderWithBatchBuilds(t *testing.T) {
 		for _, st := range stages {
 			names = append(names, st.Name)
 		}
-		if strings.Join(names, ",") != "Source,Build,Verify,Publish,Report" {
-			t.Fatalf("%s: stages %v, want Source, Build, Verify, Publish, Report", c.name, names)
+		if strings.Join(names, ",") != "Source,Tool,Build,Verify,Publish,Report" {
+			t.Fatalf("%s: stages %v, want Source, Tool, Build, Verify, Publish, Report", c.name, names)
 		}
 		for _, st := range stages[1:] {
+			if st.Name == "Tool" {
+				if st.OnFailure["Result"] != "RETRY" {
+					t.Errorf("%s: the Tool stage does not retry its failed action once: %v", c.name, st.OnFailure)
+				}
+				continue // TestToolStageBuildsTheBinaryEveryLaterStageRuns
+			}
 			if st.OnFailure["Result"] != "RETRY" || jsonString(t, st.OnFailure["RetryConfiguration"]) != `{"RetryMode":"FAILED_ACTIONS"}` {
 				t.Errorf("%s: stage %s does not retry its failed actions once: %v", c.name, st.Name, st.OnFailure)
 			}
@@ -431,10 +447,7 @@ func TestScanSettingsReachTheProjects(t *testing.T) {
 		signing string
 	}{{"default", def, "false"}, {"configured", configured, "true"}} {
 		for name, p := range projectsByStage(t, c.s) {
-			vars := map[string]any{}
-			for _, v := range props(p)["Environment"].(map[string]any)["EnvironmentVariables"].([]any) {
-				vars[v.(map[string]any)["Name"].(string)] = v.(map[string]any)["Value"]
-			}
+			vars := projectVars(p)
 			switch {
 			case strings.HasPrefix(name, "verify"):
 				if vars["VULNERABILITY_GATE"] != "never-worse" || vars["SCAN_WAIT_SECONDS"] != "600" || vars["SIGNING"] != c.signing {
@@ -450,5 +463,116 @@ func TestScanSettingsReachTheProjects(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func artifactNames(arts []map[string]string) []string {
+	var out []string
+	for _, a := range arts {
+		out = append(out, a["Name"])
+	}
+	return out
+}
+
+// The binary is built once per execution, from the source artifact (the
+// deployed commit), and every later action receives it as a second input
+// artifact while the source stays the primary one: the buildspecs start
+// $CODEBUILD_SRC_DIR_Tool/bin/<arch>/evergreen from the source directory.
+func TestToolStageBuildsTheBinaryEveryLaterStageRuns(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    synthesized
+	}{{"default", def}, {"configured", configured}, {"sixty", sixty}} {
+		_, stages := pipelineStages(t, c.s)
+		if len(stages) < 2 || stages[1].Name != "Tool" {
+			t.Fatalf("%s: the stage after Source is not Tool", c.name)
+		}
+		source := artifactNames(stages[0].Actions[0].OutputArtifacts)
+		tool := stages[1]
+		if len(tool.Actions) != 1 {
+			t.Fatalf("%s: the Tool stage has %d actions, want one build", c.name, len(tool.Actions))
+		}
+		a := tool.Actions[0]
+		if a.ActionTypeId["Provider"] != "CodeBuild" || a.Configuration["BatchEnabled"] != nil {
+			t.Errorf("%s: the Tool action is %v (BatchEnabled %v), want one plain CodeBuild build", c.name, a.ActionTypeId["Provider"], a.Configuration["BatchEnabled"])
+		}
+		if got := artifactNames(a.InputArtifacts); !slices.Equal(got, source) {
+			t.Errorf("%s: the Tool action reads %v, want the source artifact %v", c.name, got, source)
+		}
+		if got := artifactNames(a.OutputArtifacts); !slices.Equal(got, []string{buildspecs.ToolArtifact}) {
+			t.Errorf("%s: the Tool action writes %v, want [%s] (the buildspecs read $CODEBUILD_SRC_DIR_%s)", c.name, got, buildspecs.ToolArtifact, buildspecs.ToolArtifact)
+		}
+		actions := 0
+		for _, st := range stages[2:] {
+			for _, a := range st.Actions {
+				actions++
+				if got := artifactNames(a.InputArtifacts); !slices.Equal(got, append(slices.Clone(source), buildspecs.ToolArtifact)) {
+					t.Errorf("%s: %s/%s reads %v, want the source and %s", c.name, st.Name, a.Name, got, buildspecs.ToolArtifact)
+				}
+				if a.Configuration["PrimarySource"] != source[0] {
+					t.Errorf("%s: %s/%s: PrimarySource %v, want %s: the buildspec runs in the source", c.name, st.Name, a.Name, a.Configuration["PrimarySource"], source[0])
+				}
+			}
+		}
+		if want := len(c.s.specs) - 1; actions != want {
+			t.Errorf("%s: %d actions after Tool, want one per buildspec but Tool's (%d)", c.name, actions, want)
+		}
+	}
+}
+
+// The Tool project compiles Go and nothing else: a plain build on the amd64
+// image, without Docker, whose role may write its logs and the pipeline's
+// artifacts and may not touch an image, a record, a parameter or a topic.
+func TestToolProjectIsAPlainBuildWithLogsAndArtifactsOnly(t *testing.T) {
+	var spec buildspecs.Spec
+	for _, sp := range def.specs {
+		if sp.Stage == buildspecs.Tool {
+			spec = sp
+		}
+	}
+	p := props(projectsByStage(t, def)[spec.FileName()])
+	if p == nil {
+		t.Fatal("no project carries the Tool buildspec")
+	}
+	if p["BuildBatchConfig"] != nil {
+		t.Error("the Tool project is a batch project")
+	}
+	env := p["Environment"].(map[string]any)
+	if env["Type"] != "LINUX_CONTAINER" || env["Image"] != buildspecs.DefaultImages().AMD64 || env["PrivilegedMode"] == true {
+		t.Errorf("the Tool project runs %v %v privileged=%v, want LINUX_CONTAINER %s unprivileged", env["Type"], env["Image"], env["PrivilegedMode"], buildspecs.DefaultImages().AMD64)
+	}
+	id := func(c any) string { return *def.stack.Stack.GetLogicalId(c.(awscdk.CfnElement)) }
+	artifactsKey := id(def.stack.ArtifactsKey.Node().DefaultChild())
+	bucket := id(def.stack.Pipeline.ArtifactBucket.Node().DefaultChild())
+	if got := jsonString(t, p["EncryptionKey"]); !strings.Contains(got, `"`+artifactsKey+`"`) {
+		t.Errorf("the Tool project's EncryptionKey is %s, want the artifacts key %s", got, artifactsKey)
+	}
+	var logs string
+	for lid := range resources(def, "AWS::Logs::LogGroup") {
+		if strings.HasPrefix(lid, "ImagesToolLogs") {
+			logs = lid
+		}
+	}
+	roleID, stmts := rolePolicies(t, def, "ImagesToolRole")
+	if got := jsonString(t, p["ServiceRole"]); !strings.Contains(got, `"`+roleID+`"`) {
+		t.Errorf("the Tool project runs as %s, want its own role %s", got, roleID)
+	}
+	for _, st := range stmts {
+		for _, a := range st.actions() {
+			if !slices.Contains([]string{"logs", "codebuild", "s3", "kms"}, strings.SplitN(a, ":", 2)[0]) {
+				t.Errorf("the Tool role may %s", a)
+			}
+		}
+		for _, r := range st.resources() {
+			ok := strings.Contains(r, `"`+bucket+`"`) || strings.Contains(r, `"`+artifactsKey+`"`) ||
+				(logs != "" && strings.Contains(r, `"`+logs+`"`)) ||
+				strings.Contains(r, ":log-group:/aws/codebuild/") || strings.Contains(r, ":report-group/")
+			if !ok {
+				t.Errorf("the Tool role may %v on %s: only its logs, its report groups, the artifact bucket and the artifacts key", st.actions(), r)
+			}
+		}
+	}
+	if len(stmts) == 0 {
+		t.Error("the Tool role has no policy: it cannot read the source")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/stacks"
 )
@@ -157,8 +159,9 @@ func TestEachStageRoleHasExactlyItsECRGrants(t *testing.T) {
 }
 
 // Nothing in the stack may act on "*" but docker login (to the account's
-// ECR, and for Build to ECR Public, the base images) and Publish's
-// freshness metric, held to its namespace.
+// ECR, and for Build to ECR Public, the base images), Publish's
+// freshness metric, held to its namespace, and with enhanced scanning
+// Verify's reads of Amazon Inspector's findings.
 func TestOnlyDockerLoginIsOnStar(t *testing.T) {
 	ecrPublic := []string{"ecr-public:GetAuthorizationToken", "sts:GetServiceBearerToken"}
 	for _, s := range []synthesized{def, configured} {
@@ -170,7 +173,7 @@ func TestOnlyDockerLoginIsOnStar(t *testing.T) {
 			for _, st := range doc.Statement {
 				metric := slices.Equal(st.actions(), []string{"cloudwatch:PutMetricData"}) &&
 					jsonString(t, st.Condition) == `{"StringEquals":{"cloudwatch:namespace":"`+stacks.MetricNamespace+`"}}`
-				if slices.Contains(st.resources(), `"*"`) && !slices.Equal(st.actions(), []string{"ecr:GetAuthorizationToken"}) && !slices.Equal(st.actions(), ecrPublic) && !metric {
+				if slices.Contains(st.resources(), `"*"`) && !slices.Equal(st.actions(), []string{"ecr:GetAuthorizationToken"}) && !slices.Equal(st.actions(), ecrPublic) && !metric && !slices.Equal(st.actions(), enhancedFindings) {
 					t.Errorf("%s grants %v on *", id, st.actions())
 				}
 			}
@@ -463,5 +466,206 @@ func TestLogsAndBuckets(t *testing.T) {
 	}
 	if buckets := len(resources(def, "AWS::S3::Bucket")); sslOnly != buckets {
 		t.Errorf("%d of %d buckets refuse plain HTTP", sslOnly, buckets)
+	}
+}
+
+// enhancedFindings are what ECR requires, besides DescribeImageScanFindings,
+// of a principal reading enhanced scanning's findings (ECR User Guide, "IAM
+// permissions required for enhanced scanning"); neither has resource-level
+// permissions.
+var enhancedFindings = []string{"inspector2:ListCoverage", "inspector2:ListFindings"}
+
+// stageRoles are the CodeBuild roles of the four stages that run the
+// binary, by stage name.
+var stageRoles = []string{"Build", "Verify", "Publish", "Report"}
+
+func logicalID(s synthesized, c any) string {
+	return *s.stack.Stack.GetLogicalId(c.(awscdk.CfnElement))
+}
+
+// Issue 21, finding 7: with evergreen:enhancedScanning every Verify entry
+// failed on its first run, because ECR answers enhanced findings only to a
+// principal that may also list them in Amazon Inspector. Verify, and Verify
+// alone, holds both actions exactly when the registry scans with
+// Inspector, and its projects say which scanning the registry does.
+func TestVerifyMayReadEnhancedFindingsWhenEnhancedScanningIsOn(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    synthesized
+	}{{"default", def}, {"configured", configured}} {
+		on := c.s.cfg.EnhancedScanning
+		for _, stage := range stageRoles {
+			_, stmts := rolePolicies(t, c.s, "Images"+stage+"Role")
+			var got []string
+			for _, st := range stmts {
+				for _, a := range st.actions() {
+					if strings.HasPrefix(a, "inspector2:") {
+						got = append(got, a)
+					}
+				}
+			}
+			slices.Sort(got)
+			var want []string
+			if stage == "Verify" && on {
+				want = enhancedFindings
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s (enhanced scanning %v): %s may %v of Amazon Inspector, want %v", c.name, on, stage, got, want)
+			}
+		}
+		verify := 0
+		for name, p := range projectsByStage(t, c.s) {
+			vars := projectVars(p)
+			_, set := vars["ENHANCED_SCANNING"]
+			if !strings.HasPrefix(name, "verify") {
+				if set {
+					t.Errorf("%s: %s sets ENHANCED_SCANNING: only Verify reads findings", c.name, name)
+				}
+				continue
+			}
+			verify++
+			if vars["ENHANCED_SCANNING"] != fmt.Sprint(on) {
+				t.Errorf("%s: %s has ENHANCED_SCANNING=%v, want %v", c.name, name, vars["ENHANCED_SCANNING"], on)
+			}
+		}
+		if verify == 0 {
+			t.Errorf("%s: no Verify project", c.name)
+		}
+	}
+}
+
+// recordKeys are the records-bucket keys a statement names, or nil when it
+// names none.
+func recordKeys(st statement, recordsID string) []string {
+	var out []string
+	prefix := `{"Fn::Join":["",[{"Fn::GetAtt":["` + recordsID + `","Arn"]},"/`
+	for _, r := range st.resources() {
+		if strings.HasPrefix(r, prefix) {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(r, prefix), `"]]}`))
+		}
+	}
+	return out
+}
+
+// Issue 21, finding 9: without s3:ListBucket a missing record reads as 403
+// AccessDenied, which Publish took for "no hold" (it failed open). Every
+// role that reads records may list the bucket, held by an s3:prefix
+// condition to exactly the keys it reads, so a missing record is a 404 and
+// anything else an error; and no role may list the bucket unconditionally.
+func TestAMissingRecordReadsAsNotFoundNotAccessDenied(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    synthesized
+	}{{"default", def}, {"configured", configured}} {
+		recordsID := logicalID(c.s, c.s.stack.Pipeline.Records.Node().DefaultChild())
+		bucketArn := `{"Fn::GetAtt":["` + recordsID + `","Arn"]}`
+		for _, stage := range stageRoles {
+			_, stmts := rolePolicies(t, c.s, "Images"+stage+"Role")
+			var reads, listed []string
+			lists := 0
+			for _, st := range stmts {
+				if slices.Equal(st.actions(), []string{"s3:GetObject"}) {
+					reads = append(reads, recordKeys(st, recordsID)...)
+				}
+				if !slices.Contains(st.actions(), "s3:ListBucket") {
+					continue
+				}
+				lists++
+				if !slices.Equal(st.actions(), []string{"s3:ListBucket"}) || !slices.Equal(st.resources(), []string{bucketArn}) {
+					t.Errorf("%s: %s lists with %v on %v, want s3:ListBucket on the records bucket alone", c.name, stage, st.actions(), st.resources())
+				}
+				cond, _ := st.Condition.(map[string]any)
+				like, _ := cond["StringLike"].(map[string]any)
+				if len(cond) != 1 || len(like) != 1 || like["s3:prefix"] == nil {
+					t.Errorf("%s: %s lists the records bucket under %s, want only an s3:prefix condition", c.name, stage, jsonString(t, st.Condition))
+				}
+				listed = append(listed, strs(like["s3:prefix"])...)
+			}
+			slices.Sort(reads)
+			slices.Sort(listed)
+			if len(reads) == 0 {
+				if lists > 0 {
+					t.Errorf("%s: %s reads no records but may list the bucket", c.name, stage)
+				}
+				continue
+			}
+			if lists != 1 || !slices.Equal(listed, reads) {
+				t.Errorf("%s: %s reads %v and may list %v (%d statements), want one listing of exactly the keys it reads", c.name, stage, reads, listed, lists)
+			}
+		}
+		for id, p := range resources(c.s, "AWS::IAM::Policy") {
+			var doc struct{ Statement []statement }
+			if err := json.Unmarshal([]byte(jsonString(t, props(p)["PolicyDocument"])), &doc); err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range doc.Statement {
+				if slices.ContainsFunc(st.actions(), func(a string) bool { return a == "s3:ListBucket" || a == "s3:List*" }) &&
+					slices.Contains(st.resources(), bucketArn) && st.Condition == nil {
+					t.Errorf("%s: %s lists the records bucket without a prefix condition", c.name, id)
+				}
+			}
+		}
+	}
+}
+
+// Issue 21, finding 10: the records key was also the CodeBuild projects'
+// EncryptionKey, which the CDK grants in full to each project's role, so
+// the narrow KMS statement narrowed nothing. The artifacts and the projects
+// now have a key of their own, the records bucket keeps its key (and its
+// logical id), and each stage role may use the records key exactly as its
+// records need: Decrypt to read, and GenerateDataKey too where it writes.
+func TestEachStageRoleHoldsTheRecordsKeyOnlyForItsRecords(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		s    synthesized
+	}{{"default", def}, {"configured", configured}} {
+		recordsKey := logicalID(c.s, c.s.stack.Key.Node().DefaultChild())
+		artifactsKey := logicalID(c.s, c.s.stack.ArtifactsKey.Node().DefaultChild())
+		if recordsKey == artifactsKey {
+			t.Fatalf("%s: one key for records and artifacts", c.name)
+		}
+		recordsID := logicalID(c.s, c.s.stack.Pipeline.Records.Node().DefaultChild())
+		artifactsID := logicalID(c.s, c.s.stack.Pipeline.ArtifactBucket.Node().DefaultChild())
+		buckets := resources(c.s, "AWS::S3::Bucket")
+		for id, key := range map[string]string{recordsID: recordsKey, artifactsID: artifactsKey} {
+			if got := jsonString(t, props(buckets[id])["BucketEncryption"]); !strings.Contains(got, `"`+key+`"`) {
+				t.Errorf("%s: bucket %s is encrypted with %s, want %s", c.name, id, got, key)
+			}
+		}
+		for id, p := range resources(c.s, "AWS::CodeBuild::Project") {
+			if got := jsonString(t, props(p)["EncryptionKey"]); !strings.Contains(got, `"`+artifactsKey+`"`) {
+				t.Errorf("%s: project %s's EncryptionKey is %s, want the artifacts key %s", c.name, id, got, artifactsKey)
+			}
+		}
+
+		for _, stage := range append(slices.Clone(stageRoles), "Tool") {
+			_, stmts := rolePolicies(t, c.s, "Images"+stage+"Role")
+			var reads, writes bool
+			var got []string
+			for _, st := range stmts {
+				keys := recordKeys(st, recordsID)
+				reads = reads || (len(keys) > 0 && slices.Contains(st.actions(), "s3:GetObject"))
+				writes = writes || (len(keys) > 0 && slices.Contains(st.actions(), "s3:PutObject"))
+				for _, r := range st.resources() {
+					if r == `"*"` && slices.ContainsFunc(st.actions(), func(a string) bool { return strings.HasPrefix(a, "kms:") }) {
+						t.Errorf("%s: %s may %v on every key", c.name, stage, st.actions())
+					}
+					if strings.Contains(r, `"`+recordsKey+`"`) {
+						got = append(got, st.actions()...)
+					}
+				}
+			}
+			slices.Sort(got)
+			var want []string
+			if reads || writes {
+				want = append(want, "kms:Decrypt")
+			}
+			if writes {
+				want = append(want, "kms:GenerateDataKey")
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: %s (reads records %v, writes records %v) may %v with the records key, want exactly %v", c.name, stage, reads, writes, got, want)
+			}
+		}
 	}
 }

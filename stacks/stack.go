@@ -34,7 +34,10 @@ type EvergreenStackProps struct {
 // EvergreenStack is what `cdk deploy` creates.
 type EvergreenStack struct {
 	awscdk.Stack
+	// Key encrypts the records, the logs and the topics; ArtifactsKey the
+	// pipeline's artifacts and the CodeBuild projects' output.
 	Key          awskms.Key
+	ArtifactsKey awskms.Key
 	Repositories *Repositories
 	Pipeline     *Pipeline
 	Alerts       *Alerts
@@ -50,10 +53,21 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 	stack := awscdk.NewStack(scope, &id, &p.StackProps)
 	s := &EvergreenStack{Stack: stack}
 
-	// One customer-managed key encrypts the artifacts, the build logs, the
-	// event log and the alert topic, so access to all of them is one key policy.
+	// One customer-managed key encrypts the records, the build logs and the
+	// topics, so access to all of them is one key policy; each stage role
+	// holds only the actions its records need (grantStage).
 	s.Key = awskms.NewKey(stack, jsii.String("Key"), &awskms.KeyProps{
-		Description:       jsii.String("Evergreen images pipeline: artifacts, logs and alerts"),
+		Description:       jsii.String("Evergreen images pipeline: records, logs and topics"),
+		EnableKeyRotation: jsii.Bool(true),
+		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
+	})
+	// The pipeline's artifacts (the source, the Tool binary) have a key of
+	// their own: it is also every CodeBuild project's EncryptionKey, and the
+	// CDK grants a project's key in full (Encrypt, Decrypt, ReEncrypt*,
+	// GenerateDataKey*) to the project's role. On the records key that
+	// grant would make every stage role's narrow records statement moot.
+	s.ArtifactsKey = awskms.NewKey(stack, jsii.String("ArtifactsKey"), &awskms.KeyProps{
+		Description:       jsii.String("Evergreen images pipeline: the pipeline's artifacts and the CodeBuild projects' output"),
 		EnableKeyRotation: jsii.Bool(true),
 		RemovalPolicy:     awscdk.RemovalPolicy_RETAIN_ON_UPDATE_OR_DELETE,
 	})
@@ -74,6 +88,7 @@ func NewEvergreenStack(scope constructs.Construct, id string, p *EvergreenStackP
 		Repositories: s.Repositories,
 		Config:       p.Config,
 		Key:          s.Key,
+		ArtifactsKey: s.ArtifactsKey,
 		SourceZip:    p.SourceZip,
 		Alerts:       s.Alerts.Topic,
 	})

@@ -48,6 +48,7 @@ func stagingConfig() config.Config {
 
 type synthesized struct {
 	stack    *stacks.EvergreenStack
+	cfg      config.Config
 	specs    []buildspecs.Spec
 	template assertions.Template
 	json     map[string]any
@@ -124,7 +125,7 @@ func build(app awscdk.App, id string, l *runtimes.List, cfg config.Config) synth
 		panic(err)
 	}
 	s := stacks.NewEvergreenStack(app, id, &stacks.EvergreenStackProps{List: l, Specs: specs, Config: cfg, SourceZip: sourceZip})
-	return synthesized{stack: s, specs: specs}
+	return synthesized{stack: s, cfg: cfg, specs: specs}
 }
 
 func (s *synthesized) synth() {
