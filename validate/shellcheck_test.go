@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -55,10 +56,27 @@ func (s *script) locate(line int) (cmd, lineInCmd int, text string) {
 	return 0, 0, ""
 }
 
+// codebuildInputs matches the variables CodeBuild sets for each secondary
+// input (CODEBUILD_SRC_DIR_<artifact name>, e.g. the Tool stage's binaries).
+// Their names are mixed case, which shellcheck reads as the script's own
+// variables (SC2154, referenced but not assigned); the prelude assigns
+// them, as CodeBuild does before the first command.
+var codebuildInputs = regexp.MustCompile(`CODEBUILD_SRC_DIR_[A-Za-z0-9_]+`)
+
 func newScript(origin string, first int, commands []string) *script {
 	s := &script{origin: origin, first: first, commands: commands}
 	line := 1
 	var b strings.Builder
+	var prelude []string
+	for _, v := range codebuildInputs.FindAllString(strings.Join(commands, "\n"), -1) {
+		if !slices.Contains(prelude, v) {
+			prelude = append(prelude, v)
+		}
+	}
+	for _, v := range prelude {
+		fmt.Fprintf(&b, "%s=/codebuild/input\n", v)
+		line++
+	}
 	for _, c := range commands {
 		s.starts = append(s.starts, line)
 		b.WriteString(c)
