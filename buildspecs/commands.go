@@ -39,6 +39,14 @@ const ToolGo = "1.26"
 // toolBinary is the binary for the build host, from the Tool artifact.
 const toolBinary = `"$CODEBUILD_SRC_DIR_` + ToolArtifact + `/bin/$(uname -m)/evergreen"`
 
+// toolExecutable sets the binary's executable bit again: artifacts travel
+// between CodePipeline actions as zip files, and whether a zip keeps Unix
+// modes depends on the tool that made and unpacked it (reports of lost
+// executable bits: awslabs/aws-codebuild-jenkins-plugin#46, and CodeBuild's
+// own advice there to chmod after unzipping). Without it, every stage would
+// fail at its one command with "permission denied".
+const toolExecutable = "chmod +x " + toolBinary
+
 // toolBuild compiles cmd/evergreen reproducibly: the same commit and
 // toolchain give the same bytes (-trimpath drops the build machine's paths,
 // -buildvcs=false the VCS stamp, -ldflags=-buildid= the build id; no cgo, so
@@ -77,14 +85,15 @@ func StageCommand(st Stage) (string, bool) {
 }
 
 // Commands returns the pre_build and build commands of a stage's
-// buildspec. No stage has pre_build commands any more; the result keeps
-// both for the callers that compare phases.
+// buildspec: the executable bit, then the stage. No stage has pre_build
+// commands any more; the result keeps both for the callers that compare
+// phases.
 func Commands(st Stage) (preBuild, build []string) {
 	if st == Tool {
 		return nil, toolBuild
 	}
 	if c, ok := StageCommand(st); ok {
-		return nil, []string{c}
+		return nil, []string{toolExecutable, c}
 	}
 	return nil, nil
 }
