@@ -16,11 +16,15 @@ package stage
 // moto deviations worked around here (aws-facts.md):
 //   - D1: moto's image digests are not the sha256 of the manifest: every
 //     seeded image is put with ImageDigest = its sha256, as ECR computes it.
+//   - CloudWatch: aws-sdk-go-v2's cloudwatch client speaks the Smithy RPCv2
+//     CBOR protocol, which moto 5.2.5 does not answer (PutMetricData fails
+//     to decode its reply): Clients.CloudWatch is a recorder (f.Metrics).
 
 import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,6 +80,40 @@ type fixture struct {
 	Clients Clients
 	Repo    string
 	Bucket  string
+	// Metrics records every PutMetricData (see the CloudWatch gap above).
+	Metrics *metricsRecorder
+}
+
+// metricsRecorder stands in for CloudWatch's PutMetricData.
+type metricsRecorder struct {
+	mu   sync.Mutex
+	Puts []*cloudwatch.PutMetricDataInput
+}
+
+func (m *metricsRecorder) PutMetricData(_ context.Context, in *cloudwatch.PutMetricDataInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.Puts = append(m.Puts, in)
+	return &cloudwatch.PutMetricDataOutput{}, nil
+}
+
+// fresh counts the Fresh metrics put for one stack, runtime and version.
+func (m *metricsRecorder) fresh(stack, rt, v string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, in := range m.Puts {
+		for _, d := range in.MetricData {
+			dims := map[string]string{}
+			for _, x := range d.Dimensions {
+				dims[aws.ToString(x.Name)] = aws.ToString(x.Value)
+			}
+			if aws.ToString(d.MetricName) == "Fresh" && aws.ToFloat64(d.Value) == 1 && dims["Stack"] == stack && dims["Runtime"] == rt && dims["Version"] == v {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // fixture creates a repository evergreen/<name>, a bucket <name>-records and
@@ -108,8 +146,9 @@ func (w *motoWorld) fixture(t *testing.T, name, version string) *fixture {
 		SourceDir:       ".",
 		ScanPoll:        time.Millisecond,
 	}
+	f.Metrics = &metricsRecorder{}
 	f.Clients = Clients{ECR: w.ECR, Records: records.Store{S3: w.S3, Bucket: f.Bucket}, SSM: w.SSM, SNS: w.SNS,
-		CloudWatch: w.CloudWatch, Now: time.Now}
+		CloudWatch: f.Metrics, Now: time.Now}
 	return f
 }
 
