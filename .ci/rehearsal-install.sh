@@ -2,6 +2,8 @@
 # Installs what the pipeline rehearsal (go run ./cmd/rehearse, docs/rehearsal.md)
 # needs on a Debian machine. Not an install-*.sh on purpose: `make setup` must
 # not pull in podman, qemu and a registry for every test run. Idempotent.
+# moto (S3, SSM, SNS, CloudWatch) comes from make setup (.ci/install-moto.sh),
+# Go from the machine (the Tool stage builds cmd/evergreen with it).
 #
 #   podman, buildah          build the runtime Dockerfiles, run the self-tests
 #   qemu-user-static,
@@ -9,12 +11,11 @@
 #   debootstrap              trixie root file systems for the base stand-ins
 #   docker-registry          distribution 2.8: the stand-in for ECR's registry
 #   apache2-utils            htpasswd: the registry's authentication
-#   jq                       the Publish commands use it (as on CodeBuild)
 #   uidmap, fuse-overlayfs   podman's storage helpers
 set -euo pipefail
 
 packages=(podman buildah qemu-user-static binfmt-support debootstrap docker-registry
-  apache2-utils jq uidmap)
+  apache2-utils uidmap)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -189,6 +189,19 @@ func (m *Moto) GetObject(bucket, key string) (data []byte, ok bool, err error) {
 	return records.Store{S3: awsops.NewS3(m.cfg), Bucket: bucket}.Get(context.Background(), key)
 }
 
+// MoveObject moves an object to another key (a copy, then a delete).
+func (m *Moto) MoveObject(bucket, from, to string) error {
+	s3c := awsops.NewS3(m.cfg)
+	ctx := context.Background()
+	if _, err := s3c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String(to), CopySource: aws.String(bucket + "/" + from)}); err != nil {
+		return fmt.Errorf("moto: copy s3://%s/%s to %s: %w", bucket, from, to, err)
+	}
+	if _, err := s3c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(from)}); err != nil {
+		return fmt.Errorf("moto: delete s3://%s/%s: %w", bucket, from, err)
+	}
+	return nil
+}
+
 // S3Write is one object version written.
 type S3Write struct {
 	Bucket, Key, VersionID string

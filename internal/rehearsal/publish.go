@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 func fetchBlob(ref name.Digest, opts []remote.Option) ([]byte, error) {
@@ -60,7 +62,7 @@ func (r *rehearsal) negative(builds []buildEntry) {
 		label   string
 		mutate  func(src string) error
 		verify  bool   // the failure shows in Verify (Build must pass)
-		command string // the first line of the command that must fail
+		command string // what the failed build's log must say
 	}
 	cases := []kase{
 		{"broken-self-test", func(src string) error {
@@ -73,12 +75,12 @@ func (r *rehearsal) negative(builds []buildEntry) {
 				i += len("\nset -u\n")
 				return s[:i] + "echo 'FAIL - deliberately broken by the rehearsal'; exit 1\n" + s[i:], nil
 			})
-		}, true, verifyGuardPrefix + "docker run"},
+		}, true, selfTestFailure},
 		{"non-executable-self-test", func(src string) error {
 			return editFile(filepath.Join(dir(src), "Dockerfile"), func(s string) (string, error) {
 				return s + "\n# the rehearsal: the entry point loses its executable bit\nRUN chmod 0644 /usr/local/bin/self-test\n", nil
 			})
-		}, true, verifyGuardPrefix + "docker run"},
+		}, true, selfTestFailure},
 		{"dockerfile-does-not-build", func(src string) error {
 			return editFile(filepath.Join(dir(src), "Dockerfile"), func(s string) (string, error) {
 				i := strings.Index(s, "\nFROM ")
@@ -88,7 +90,7 @@ func (r *rehearsal) negative(builds []buildEntry) {
 				j := strings.Index(s[i+1:], "\n") + i + 2
 				return s[:j] + "RUN echo 'deliberately broken by the rehearsal' >&2; exit 3\n" + s[j:], nil
 			})
-		}, false, buildCommand},
+		}, false, buildFailure},
 	}
 	parallel(len(cases), r.o.Jobs, func(i int) error {
 		c := cases[i]
@@ -111,36 +113,29 @@ func (r *rehearsal) negative(builds []buildEntry) {
 		return nil
 	})
 
-	// A key mismatch between stages: Verify computes the path of Build's
-	// record in another order than Build wrote it. (Verify pulls the digest
-	// that record names, no longer the draft tag: the record's key is what
-	// the two stages must agree on.)
-	mutated := false
-	mutate := func(b Buildspec) Buildspec {
-		var phases []Phase
-		for _, ph := range b.Phases {
-			var cmds []string
-			for _, c := range ph.Commands {
-				n := strings.ReplaceAll(c, `RECORD_PATH="$RUNTIME/$VERSION/$ARCH.json"`, `RECORD_PATH="$RUNTIME/$ARCH/$VERSION.json"`)
-				mutated = mutated || n != c
-				cmds = append(cmds, n)
-			}
-			phases = append(phases, Phase{ph.Name, cmds})
-		}
-		b.Phases = phases
-		return b
-	}
-	res := r.runBuild(target.VerifyAct, target.Verify, r.execID, r.srcDir(""), &runOpts{label: "record-key-mismatch", mutate: mutate})
-	if !mutated {
-		r.row(Row{target.Verify.ID, "verify (record-key-mismatch)", 0, "FAIL", `the Verify commands have no RECORD_PATH="$RUNTIME/$VERSION/$ARCH.json" to swap: update the rehearsal's record-key-mismatch case`})
+	// A key mismatch between stages: Verify finds Build's record under
+	// another key than Build wrote it. Both stages take the key from one
+	// function now (internal/records), so the mismatch is made in the
+	// bucket: Build's record moved to the key in another order
+	// (<runtime>/<arch>/<version>). Verify pulls the digest that record
+	// names, not the draft tag: the record's key is what the two stages
+	// must agree on, and a record it cannot find must stop it.
+	key := recordKey(r.execID, "build", target.Build)
+	moved := strings.TrimSuffix(key, target.Build.Get("VERSION")+"/"+target.Build.Get("ARCH")+".json") + target.Build.Get("ARCH") + "/" + target.Build.Get("VERSION") + ".json"
+	if err := r.moto.MoveObject(r.bucket, key, moved); err != nil {
+		r.row(Row{target.Verify.ID, "verify (record-key-mismatch)", 0, "FAIL", "could not move Build's record: " + err.Error()})
 		return
 	}
-	r.expectFailure(target.Verify.ID, "verify (record-key-mismatch)", res, `[ -n "$BUILT" ]`)
+	res := r.runBuild(target.VerifyAct, target.Verify, r.execID, r.srcDir(""), &runOpts{label: "record-key-mismatch"})
+	if err := r.moto.MoveObject(r.bucket, moved, key); err != nil {
+		r.row(Row{target.Verify.ID, "verify (record-key-mismatch)", 0, "FAIL", "could not put Build's record back: " + err.Error()})
+	}
+	r.expectFailure(target.Verify.ID, "verify (record-key-mismatch)", res, noBuildRecord)
 }
 
-func (r *rehearsal) expectFailure(entry, step string, res RunResult, command string) {
-	if res.Err != nil && !strings.HasPrefix(res.FailedCommand, command) {
-		r.row(Row{entry, step, res.Seconds, "FAIL", fmt.Sprintf("failed, but at %q instead of %q; log %s", res.FailedCommand, command, res.Log)})
+func (r *rehearsal) expectFailure(entry, step string, res RunResult, says string) {
+	if res.Err != nil && !failedWith(res, says) {
+		r.row(Row{entry, step, res.Seconds, "FAIL", fmt.Sprintf("failed at %q, but its log does not say %q; log %s", res.FailedCommand, says, res.Log)})
 		return
 	}
 	r.report(entry, step, res, true)
@@ -272,7 +267,7 @@ func (r *rehearsal) checkPublishedSet(p publishEntry, verified map[string]string
 	if err != nil || !ok {
 		return "", fmt.Errorf("no push time for %s: %v", firstDigest, err)
 	}
-	dated := v + "-r" + at.UTC().Format("20060102") + "-" + execID[:8]
+	dated := runtimes.DatedTag(v, at.UTC().Format("20060102"), execID)
 	if tags[dated] != idx.Digest {
 		var have []string
 		for t := range tags {

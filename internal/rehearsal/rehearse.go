@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -63,17 +64,17 @@ type rehearsal struct {
 	ecrAPI *http.Server
 	ecrURL string
 	moto   *Moto
-	// tool is the directory of the Tool stage's output artifact
-	// (bin/<uname -m>/evergreen): CODEBUILD_SRC_DIR_Tool of the builds.
-	tool     string
-	execID   string
-	revision string
-	mu       sync.Mutex
-	rows     []Row
-	failures []string
-	start    time.Time
-	verified map[string]string // RUNTIME/VERSION/ARCH -> digest verified
-	configs  map[string]bool   // config blob digests of the drafts
+	// artifacts are the output artifacts of the actions run so far, by
+	// name (the Tool stage's: bin/<uname -m>/evergreen), each a directory.
+	artifacts map[string]string
+	execID    string
+	revision  string
+	mu        sync.Mutex
+	rows      []Row
+	failures  []string
+	start     time.Time
+	verified  map[string]string // RUNTIME/VERSION/ARCH -> digest verified
+	configs   map[string]bool   // config blob digests of the drafts
 	// refs resolves the template's Ref and Fn::Sub: pseudo parameters and
 	// the resources the rehearsal stands in for (the records bucket).
 	refs map[string]string
@@ -102,7 +103,7 @@ func (r *rehearsal) row(row Row) {
 
 // Rehearse runs the rehearsal.
 func Rehearse(o Options) (err error) {
-	r := &rehearsal{o: o, start: time.Now(), verified: map[string]string{}, configs: map[string]bool{}}
+	r := &rehearsal{o: o, start: time.Now(), verified: map[string]string{}, configs: map[string]bool{}, artifacts: map[string]string{}}
 	if o.Jobs < 1 {
 		o.Jobs = 1
 	}
@@ -142,7 +143,16 @@ func Rehearse(o Options) (err error) {
 		r.row(n)
 		r.logf("NOT REHEARSED %s %s: %s", n.Step, n.Entry, n.Detail)
 	}
+	// The Tool stage (the binary every later stage runs) builds while the
+	// base stand-ins do: the one needs the CPU, the other mostly the network
+	// and qemu.
+	toolErr := make(chan error, 1)
+	go func() { toolErr <- r.toolStage() }()
 	if err := r.buildBases(builds); err != nil {
+		<-toolErr
+		return err
+	}
+	if err := <-toolErr; err != nil {
 		return err
 	}
 	from := r.ecrReg.LogSize()
@@ -231,7 +241,7 @@ func (r *rehearsal) loadTemplate() error {
 		return err
 	}
 	r.pl = pl
-	for _, st := range []string{"Build", "Verify", "Publish"} {
+	for _, st := range []string{"Tool", "Build", "Verify", "Publish"} {
 		if len(pl.Stage(st)) == 0 {
 			return fmt.Errorf("%s: the pipeline has no %s stage", path, st)
 		}
@@ -415,7 +425,7 @@ func (r *rehearsal) snapshot(variant string, mutate func(dir string) error) erro
 	dst := r.srcDir(variant)
 	os.RemoveAll(dst)
 	cmd := exec.Command("tar", "-C", r.o.Repo, "--exclude=./.git", "--exclude=./.tools", "--exclude=./cdk.out",
-		"--exclude=./node_modules", "-cf", "-", ".")
+		"--exclude=./node_modules", "--exclude=./.venv", "--exclude=./--storage-driver", "-cf", "-", ".")
 	untar := exec.Command("tar", "-C", dst, "-xpf", "-")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
@@ -614,6 +624,9 @@ type runOpts struct {
 	// noActionEnv leaves out the pipeline action's variables: a build
 	// retried from CodeBuild's console, if it does not keep them.
 	noActionEnv bool
+	// env is added to what the build's machine has (the Tool stage's Go
+	// toolchain and its caches).
+	env []string
 }
 
 // runBuild runs one build-graph entry of an action as CodeBuild would.
@@ -639,6 +652,9 @@ func (r *rehearsal) runBuild(act Action, e Entry, execID, src string, ro *runOpt
 	env, err := r.env(act, e, spec, execID, src, home, ro != nil && ro.noActionEnv)
 	if err != nil {
 		return RunResult{Err: err, Log: logPath}
+	}
+	if ro != nil {
+		env = append(env, ro.env...)
 	}
 	script, err := Script(spec.Phases)
 	if err != nil {
@@ -700,6 +716,18 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 		{"AWS_DEFAULT_REGION", standInRegion},
 		{"CODEBUILD_SRC_DIR", src},
 		{"CODEBUILD_BUILD_ID", act.Project + ":" + NewUUID()},
+	}
+	// The other input artifacts, each where CodeBuild unpacks it: the
+	// Tool stage's binary for every later stage.
+	for _, in := range act.Inputs {
+		if in == act.Primary {
+			continue
+		}
+		dir, ok := r.artifacts[in]
+		if !ok {
+			return nil, fmt.Errorf("%s/%s takes the artifact %s, which no earlier rehearsed action produced", act.Stage, act.Name, in)
+		}
+		codebuild = append(codebuild, Var{"CODEBUILD_SRC_DIR_" + in, dir})
 	}
 	if act.Batch {
 		codebuild = append(codebuild, Var{"CODEBUILD_BATCH_BUILD_IDENTIFIER", e.ID})
@@ -986,4 +1014,101 @@ func (r *rehearsal) record(execID, stage string, e Entry) (Record, error) {
 		return rec, fmt.Errorf("s3://%s/%s: %w", r.bucket, key, err)
 	}
 	return rec, nil
+}
+
+// toolStage runs the Tool stage's build for real: its buildspec's commands
+// (go build of cmd/evergreen) in a copy of the source, with the machine's
+// Go toolchain, which must be the one the buildspec asks for, and the
+// machine's build and module caches (warm, as CodeBuild's would not be:
+// only the time differs). Its output artifact's files are then where the
+// later stages find them, CODEBUILD_SRC_DIR_<artifact>. In -subset ci only
+// the binary for this machine's architecture is built (the cross-compile
+// costs about 2 minutes cold): every build of the rehearsal runs on this
+// machine, arm64 entries included (only their images run under qemu), so
+// `uname -m` picks this machine's binary.
+func (r *rehearsal) toolStage() error {
+	acts := r.pl.Stage("Tool")
+	if len(acts) != 1 || acts[0].Batch {
+		return fmt.Errorf("the pipeline's Tool stage has %d actions, want one plain build", len(acts))
+	}
+	act := acts[0]
+	if len(act.Outputs) != 1 {
+		return fmt.Errorf("the Tool action has the output artifacts %v, want one", act.Outputs)
+	}
+	start := time.Now()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("the Tool stage needs Go on PATH: %w", err)
+	}
+	out, err := exec.Command(goBin, "env", "GOVERSION", "GOCACHE", "GOMODCACHE", "GOPROXY").Output()
+	if err != nil {
+		return fmt.Errorf("go env: %w", err)
+	}
+	goenv := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(goenv) != 4 {
+		return fmt.Errorf("go env printed %q", out)
+	}
+	for lang, v := range act.Spec.RuntimeVersions {
+		if lang != "golang" || !strings.HasPrefix(goenv[0], "go"+v) {
+			return fmt.Errorf("the Tool buildspec asks for runtime-versions %s %s; this machine has %s", lang, v, goenv[0])
+		}
+	}
+	host := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH]
+	spec := act.Spec
+	var skipped []string
+	if r.o.Subset == "ci" {
+		var phases []Phase
+		for _, ph := range spec.Phases {
+			var cmds []string
+			for _, c := range ph.Commands {
+				if strings.Contains(c, "GOARCH=") && !strings.Contains(c, "GOARCH="+runtime.GOARCH+" ") {
+					skipped = append(skipped, c)
+					continue
+				}
+				cmds = append(cmds, c)
+			}
+			phases = append(phases, Phase{ph.Name, cmds})
+		}
+		spec.Phases = phases
+	}
+	if err := r.snapshot("tool", nil); err != nil {
+		return err
+	}
+	src := r.srcDir("tool")
+	ro := &runOpts{
+		mutate: func(Buildspec) Buildspec { return spec },
+		env: []string{"PATH=" + filepath.Dir(goBin) + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+			"GOCACHE=" + goenv[1], "GOMODCACHE=" + goenv[2], "GOPROXY=" + goenv[3]},
+	}
+	res := r.runPlain(act, r.execID, src, ro)
+	r.report("(tool)", "tool", res, false)
+	if res.Err != nil {
+		return fmt.Errorf("the Tool stage failed (log %s): nothing after it can run", res.Log)
+	}
+	dir := filepath.Join(r.work, "artifacts", act.Outputs[0])
+	var got []string
+	for _, f := range spec.Artifacts {
+		if !strings.Contains(f, "/"+host+"/") && r.o.Subset == "ci" {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(filepath.Join(src, f), filepath.Join(dir, f), 0o755); err != nil {
+			return fmt.Errorf("the Tool stage's artifact file %s: %w", f, err)
+		}
+		got = append(got, f)
+	}
+	if !slices.ContainsFunc(got, func(f string) bool { return strings.Contains(f, "/"+host+"/") }) {
+		return fmt.Errorf("the Tool stage's artifact has no binary for %s (files %v)", host, spec.Artifacts)
+	}
+	r.mu.Lock()
+	r.artifacts[act.Outputs[0]] = dir
+	r.mu.Unlock()
+	note := ""
+	if len(skipped) > 0 {
+		note = fmt.Sprintf("; not built in -subset ci (no build of this machine runs it): %s", strings.Join(skipped, " | "))
+	}
+	r.logf("   Tool: %s in %.0f s (%s)%s", strings.Join(got, ", "), time.Since(start).Seconds(), goenv[0], note)
+	return nil
 }

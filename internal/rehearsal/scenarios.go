@@ -3,6 +3,7 @@ package rehearsal
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,16 +24,29 @@ import (
 // the records bucket, the docker stand-in's build log, the datapoints),
 // never on the commands' own output alone.
 
-// The commands a build fails at, as the log names them (first line).
-// Build's `docker buildx build` runs inside an if (it is skipped when the
-// draft was already pushed); Verify's commands are guarded by
-// verifyGuardPrefix (skipped when the digest already passed).
+// Every stage's build phase is one command, the Tool stage's binary
+// (`"$CODEBUILD_SRC_DIR_Tool/bin/$(uname -m)/evergreen" stage <name>`):
+// a build that must fail must fail there, and its log must say why, in
+// the binary's words (internal/stage): these are the words.
 const (
-	buildCommand       = `if [ -n "${PUSHED:-}" ]; then`
-	verifyGuardPrefix  = `[ -n "${VERIFIED:-}" ] || `
-	requireExecCommand = `: "${PIPELINE_EXECUTION_ID:?`
-	publishCommand     = "set -eu"
+	stageCommandPrefix = `"$CODEBUILD_SRC_DIR_Tool/bin/$(uname -m)/evergreen" stage `
+	buildFailure       = "building and pushing"
+	noExecutionID      = "PIPELINE_EXECUTION_ID is not set"
+	selfTestFailure    = "the self-test of"
+	noBuildRecord      = "no Build record for"
+	// The injected fault, as the binary reports the API's error.
+	injectedFault = "injected by the rehearsal"
 )
+
+// failedWith reports whether a build failed at its stage command with a
+// log that says says.
+func failedWith(res RunResult, says string) bool {
+	if res.Err == nil || !strings.HasPrefix(res.FailedCommand, stageCommandPrefix) {
+		return false
+	}
+	log, _ := os.ReadFile(res.Log)
+	return strings.Contains(string(log), says)
+}
 
 // scenarioResult is one line `scenario NAME: ok` or `scenario NAME: FAILED WHY`.
 type scenarioResult struct {
@@ -209,21 +223,18 @@ func (r *rehearsal) buildStage(builds []buildEntry) {
 			mu.Unlock()
 		}
 	}
-	failedAt := func(id, cmd string) bool {
-		res := results[id]
-		return res.Err != nil && strings.HasPrefix(res.FailedCommand, cmd)
-	}
+	failedAt := func(id, says string) bool { return failedWith(results[id], says) }
 
 	// 1. The batch; x and y fail.
 	r.cfg.SetFaults([]Fault{aim(x), aim(y)})
-	r.runBatch("Build", builds, r.execID, src, &runOpts{label: "attempt-1"}, collect(map[string]string{x.Build.ID: buildCommand, y.Build.ID: buildCommand}))
+	r.runBatch("Build", builds, r.execID, src, &runOpts{label: "attempt-1"}, collect(map[string]string{x.Build.ID: buildFailure, y.Build.ID: buildFailure}))
 	if r.cfg.FaultPending() {
 		sf("the injected build failures did not fire")
 	}
 	r.cfg.SetFaults(nil)
 	for _, b := range failed {
-		if !failedAt(b.Build.ID, buildCommand) {
-			sf("%s did not fail at docker buildx build in the first batch", b.Build.ID)
+		if !failedAt(b.Build.ID, buildFailure) {
+			sf("%s did not fail at its docker buildx build in the first batch (log %s)", b.Build.ID, results[b.Build.ID].Log)
 		}
 		if d, err := r.draftDigest(b); d != "" || err != nil {
 			sf("%s has a draft (%s %v) although its build failed", b.Build.ID, d, err)
@@ -233,14 +244,14 @@ func (r *rehearsal) buildStage(builds []buildEntry) {
 	// 2. Console retry of the failed builds, without the action's variables.
 	m := r.mark()
 	r.runBatch("Build", failed, r.execID, src, &runOpts{label: "console-retry-no-env", noActionEnv: true},
-		collect(map[string]string{x.Build.ID: requireExecCommand, y.Build.ID: requireExecCommand}))
+		collect(map[string]string{x.Build.ID: noExecutionID, y.Build.ID: noExecutionID}))
 	writes, dbuilds, t, err := r.since(m)
 	if err != nil {
 		cf("reading the stand-ins' state: %v", err)
 	}
 	for _, b := range failed {
-		if !failedAt(b.Build.ID, requireExecCommand) {
-			cf("%s, retried without PIPELINE_EXECUTION_ID, did not stop at the first command (%q)", b.Build.ID, results[b.Build.ID].FailedCommand)
+		if !failedAt(b.Build.ID, noExecutionID) {
+			cf("%s, retried without PIPELINE_EXECUTION_ID, did not stop saying %q (log %s)", b.Build.ID, noExecutionID, results[b.Build.ID].Log)
 		} else if s := results[b.Build.ID].Seconds; s > 15 {
 			cf("%s took %.0f s to stop", b.Build.ID, s)
 		}
@@ -249,13 +260,13 @@ func (r *rehearsal) buildStage(builds []buildEntry) {
 		cf("the retry without PIPELINE_EXECUTION_ID changed state: %d objects written, %d builds, %d upload requests, manifest writes %v",
 			len(writes), len(dbuilds), t.UploadRequests, t.ManifestWrites)
 	}
-	r.logf("   console retry without the action's variables: %s %.1f s, %s %.1f s, both stopped at %q; %d objects written, %d builds, %d registry writes",
-		x.Build.ID, results[x.Build.ID].Seconds, y.Build.ID, results[y.Build.ID].Seconds, requireExecCommand, len(writes), len(dbuilds), t.UploadRequests+len(t.ManifestWrites))
+	r.logf("   console retry without the action's variables: %s %.1f s, %s %.1f s, both stopped: %q; %d objects written, %d builds, %d registry writes",
+		x.Build.ID, results[x.Build.ID].Seconds, y.Build.ID, results[y.Build.ID].Seconds, noExecutionID, len(writes), len(dbuilds), t.UploadRequests+len(t.ManifestWrites))
 
 	// 3. Console retry of the failed builds, keeping the variables; y fails again.
 	m = r.mark()
 	r.cfg.SetFaults([]Fault{aim(y)})
-	r.runBatch("Build", failed, r.execID, src, &runOpts{label: "console-retry"}, collect(map[string]string{y.Build.ID: buildCommand}))
+	r.runBatch("Build", failed, r.execID, src, &runOpts{label: "console-retry"}, collect(map[string]string{y.Build.ID: buildFailure}))
 	if r.cfg.FaultPending() {
 		cf("the injected failure of %s did not fire in the console retry", y.Build.ID)
 	}
@@ -636,7 +647,7 @@ func (r *rehearsal) publish(pubs []publishEntry, builds []buildEntry) {
 	r.logf("   draft %s:%s moved from the verified %s to %s", d.Entry.Get("REPOSITORY"), dTag, r.verified[dKey], replacement)
 
 	// Attempt 1.
-	res1, from1, to1 := attempt("attempt-1", []Fault{{Op: "PutImage", N: 3, Match: fRepo, Sticky: true}}, map[string]string{f.Entry.ID: publishCommand}, true)
+	res1, from1, to1 := attempt("attempt-1", []Fault{{Op: "PutImage", N: 3, Match: fRepo, Sticky: true}}, map[string]string{f.Entry.ID: injectedFault}, true)
 	check := func(p publishEntry, step string) (string, error) {
 		state, err := r.checkPublished(p)
 		if err != nil {
@@ -676,7 +687,7 @@ func (r *rehearsal) publish(pubs []publishEntry, builds []buildEntry) {
 	if tags, err := r.publishedTags(c); err == nil {
 		var dated []string
 		for t := range tags {
-			if strings.Contains(t, "-r20") && strings.HasSuffix(t, "-"+r.execID[:8]) {
+			if strings.Contains(t, "-r20") && strings.HasSuffix(t, "-"+r.execID) {
 				dated = append(dated, t)
 			}
 		}
@@ -749,7 +760,7 @@ func (r *rehearsal) publish(pubs []publishEntry, builds []buildEntry) {
 	}
 
 	// Attempts 2, 3 and 4.
-	attempt("attempt-2", []Fault{{Op: "BatchDeleteImage", N: 1, Match: fRepo, Sticky: true}}, map[string]string{f.Entry.ID: publishCommand}, false)
+	attempt("attempt-2", []Fault{{Op: "BatchDeleteImage", N: 1, Match: fRepo, Sticky: true}}, map[string]string{f.Entry.ID: injectedFault}, false)
 	res3, from3, to3 := attempt("attempt-3", nil, nil, false)
 	first := map[string]string{}
 	for _, p := range ready {

@@ -551,7 +551,7 @@ func (r *rehearsal) changedPackage(p publishEntry, rel []buildEntry, report Acti
 			dated = append(dated, t)
 		}
 	}
-	if len(dated) != 1 || !strings.HasSuffix(dated[0], "-"+x.id[:8]) || after.tags[dated[0]] != after.tags[v] {
+	if len(dated) != 1 || !strings.HasSuffix(dated[0], "-"+x.id) || after.tags[dated[0]] != after.tags[v] {
 		ff("new tags %v: want exactly one dated tag of execution 3, naming %s", dated, after.tags[v])
 	}
 	rec := x.publish

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -58,6 +59,10 @@ type Buildspec struct {
 	Vars []Var
 	// HasBatch: the buildspec has a batch section (a batch build's).
 	HasBatch bool
+	// RuntimeVersions is phases.install.runtime-versions (golang: "1.26").
+	RuntimeVersions map[string]string
+	// Artifacts are artifacts.files: the output artifact's files.
+	Artifacts []string
 }
 
 // Phase is one phase of a buildspec.
@@ -79,6 +84,12 @@ type Action struct {
 	ActionEnv []Var
 	Batch     bool
 	Spec      Buildspec
+	// Inputs and Outputs are the action's input and output artifacts by
+	// name; Primary is the input CodeBuild puts at CODEBUILD_SRC_DIR (the
+	// only one, or PrimarySource), every other input is at
+	// CODEBUILD_SRC_DIR_<name>.
+	Inputs, Outputs []string
+	Primary         string
 	// TimeoutMinutes is the project's build timeout (0: CodeBuild's 60).
 	TimeoutMinutes int
 }
@@ -278,9 +289,11 @@ func ParseTemplate(data []byte) (*Pipeline, error) {
 		Stages []struct {
 			Name    string
 			Actions []struct {
-				Name          string
-				ActionTypeId  struct{ Category, Owner, Provider string }
-				Configuration map[string]any
+				Name            string
+				ActionTypeId    struct{ Category, Owner, Provider string }
+				Configuration   map[string]any
+				InputArtifacts  []struct{ Name string }
+				OutputArtifacts []struct{ Name string }
 			}
 		}
 	}
@@ -298,6 +311,20 @@ func ParseTemplate(data []byte) (*Pipeline, error) {
 				return nil, fmt.Errorf("pipeline action %s/%s: ProjectName is not a Ref to a project of this template", st.Name, a.Name)
 			}
 			act.Project, _ = ref["Ref"].(string)
+			for _, in := range a.InputArtifacts {
+				act.Inputs = append(act.Inputs, in.Name)
+			}
+			for _, o := range a.OutputArtifacts {
+				act.Outputs = append(act.Outputs, o.Name)
+			}
+			switch ps, _ := a.Configuration["PrimarySource"].(string); {
+			case len(act.Inputs) == 1:
+				act.Primary = act.Inputs[0]
+			case len(act.Inputs) > 1 && slices.Contains(act.Inputs, ps):
+				act.Primary = ps
+			case len(act.Inputs) > 1:
+				return nil, fmt.Errorf("pipeline action %s/%s has the inputs %v and no PrimarySource among them: CodeBuild refuses it", st.Name, a.Name, act.Inputs)
+			}
 			if s, ok := a.Configuration["BatchEnabled"].(string); ok {
 				act.Batch = s == "true"
 			}
@@ -424,6 +451,12 @@ func ParseBuildspec(data []byte) (*Buildspec, error) {
 				}
 				for m := 0; m < len(ph.Content); m += 2 {
 					pk := ph.Content[m].Value
+					if name == "install" && pk == "runtime-versions" {
+						if err := ph.Content[m+1].Decode(&bs.RuntimeVersions); err != nil {
+							return nil, fmt.Errorf("phases.install.runtime-versions: %w", err)
+						}
+						continue
+					}
 					if pk != "commands" {
 						return nil, fmt.Errorf("phases.%s.%s is not rehearsed (only commands are)", name, pk)
 					}
@@ -439,7 +472,19 @@ func ParseBuildspec(data []byte) (*Buildspec, error) {
 					bs.Phases = append(bs.Phases, Phase{n, c})
 				}
 			}
-		case "artifacts", "reports", "cache":
+		case "artifacts":
+			if v.Kind == yaml.ScalarNode && v.Value == "" {
+				continue
+			}
+			for j := 0; j < len(v.Content); j += 2 {
+				if ak := v.Content[j].Value; ak != "files" {
+					return nil, fmt.Errorf("artifacts.%s is not rehearsed (only files is)", ak)
+				}
+				if err := v.Content[j+1].Decode(&bs.Artifacts); err != nil {
+					return nil, fmt.Errorf("artifacts.files: %w", err)
+				}
+			}
+		case "reports", "cache":
 			if v.Kind != yaml.ScalarNode || v.Value != "" {
 				return nil, fmt.Errorf("%s is not rehearsed", k)
 			}
