@@ -49,24 +49,35 @@ func CheckRegion(region string) error {
 // Explain turns the error of a first AWS call into its cause and fix: no
 // route to AWS, no credentials, credentials AWS refuses, or an AWS answer.
 // Each has its own fix; telling a user without a network to set
-// credentials sends them the wrong way.
-func Explain(err error) string {
+// credentials sends them the wrong way. fix is empty when the error is none
+// of these.
+func Explain(err error) (cause, fix string) {
 	var dns *net.DNSError
 	var op *net.OpError
 	msg := err.Error()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "i/o timeout"):
-		return "no answer from AWS in time (" + Short(err) + ")\n  fix: check your network, proxy (HTTPS_PROXY) or VPN; AWS_ENDPOINT_URL, when set, must name a reachable endpoint"
+		return "no answer from AWS in time (" + Short(err) + ")", "check your network, proxy (HTTPS_PROXY) or VPN; AWS_ENDPOINT_URL, when set, must name a reachable endpoint"
 	case errors.As(err, &dns) || errors.As(err, &op) || strings.Contains(msg, "no such host") || strings.Contains(msg, "connection refused"):
-		return "cannot reach AWS (" + Short(err) + ")\n  fix: check your network, proxy (HTTPS_PROXY) or VPN, and the region; AWS_ENDPOINT_URL, when set, must name a reachable endpoint"
+		return "cannot reach AWS (" + Short(err) + ")", "check your network, proxy (HTTPS_PROXY) or VPN, and the region; AWS_ENDPOINT_URL, when set, must name a reachable endpoint"
 	case strings.Contains(msg, "failed to retrieve credentials") || strings.Contains(msg, "no EC2 IMDS role found") || strings.Contains(msg, "get credentials"):
-		return "no AWS credentials found (" + Short(err) + ")\n  fix: run aws configure (or aws sso login), set AWS_PROFILE to a configured profile, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+		return "no AWS credentials found (" + Short(err) + ")", "run aws configure (or aws sso login), set AWS_PROFILE to a configured profile, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 	case IsCode(err, "InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException", "ExpiredToken", "ExpiredTokenException", "InvalidAccessKeyId"):
-		return "AWS refused the credentials (" + Short(err) + ")\n  fix: refresh them (aws sso login, or new access keys) for the account of the stack"
+		return "AWS refused the credentials (" + Short(err) + ")", "refresh them (aws sso login, or new access keys) for the account of the stack"
 	case IsCode(err, "AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-		return "AWS denied the call (" + Short(err) + ")\n  fix: use a role or user allowed to make it in the account of the stack"
+		return "AWS denied the call (" + Short(err) + ")", "use a role or user allowed to make it in the account of the stack"
 	}
-	return Short(err)
+	return Short(err), ""
+}
+
+// CallError is a failed first call of an operator command, with Explain's
+// cause and fix (credentials, when Explain has none).
+func CallError(err error) error {
+	cause, fix := Explain(err)
+	if fix == "" {
+		fix = "set credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for the account of the stack"
+	}
+	return fmt.Errorf("cannot call AWS: %s\n  fix: %s", cause, fix)
 }
 
 // Load reads the caller's AWS configuration: credentials and region from the

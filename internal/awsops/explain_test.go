@@ -77,7 +77,7 @@ func TestFirstCallErrorsNameTheirCause(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if got := Explain(err); !strings.HasPrefix(got, "no AWS credentials found") {
+	if got, _ := Explain(err); !strings.HasPrefix(got, "no AWS credentials found") {
 		t.Errorf("no credentials: %s", got)
 	}
 
@@ -96,20 +96,20 @@ func TestFirstCallErrorsNameTheirCause(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = sts.NewFromConfig(cfg, func(o *sts.Options) { o.RetryMaxAttempts = 1 }).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-	if got := Explain(err); !strings.HasPrefix(got, "cannot reach AWS") || strings.Contains(got, "credentials") {
-		t.Errorf("no route: %s", got)
+	if got, fix := Explain(err); !strings.HasPrefix(got, "cannot reach AWS") || strings.Contains(fix, "credentials") {
+		t.Errorf("no route: %s (fix: %s)", got, fix)
 	}
 	dnsErr := fmt.Errorf("operation error STS: GetCallerIdentity: %w", &net.DNSError{Err: "no such host", Name: "sts.eu-west-1.amazonaws.com", IsNotFound: true})
-	if got := Explain(dnsErr); !strings.HasPrefix(got, "cannot reach AWS") {
+	if got, _ := Explain(dnsErr); !strings.HasPrefix(got, "cannot reach AWS") {
 		t.Errorf("no such host: %s", got)
 	}
 
 	// AWS answers, and refuses the keys.
 	refused := &smithy.GenericAPIError{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid."}
-	if got := Explain(fmt.Errorf("wrapped: %w", refused)); !strings.HasPrefix(got, "AWS refused the credentials") {
+	if got, _ := Explain(fmt.Errorf("wrapped: %w", refused)); !strings.HasPrefix(got, "AWS refused the credentials") {
 		t.Errorf("refused: %s", got)
 	}
-	if got := Explain(errors.New("something else")); got != "something else" {
+	if got, _ := Explain(errors.New("something else")); got != "something else" {
 		t.Errorf("other: %s", got)
 	}
 }

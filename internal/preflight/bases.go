@@ -91,6 +91,15 @@ func fromOf(path string, data []byte, buildArgs map[string]string) (string, erro
 	return "", fmt.Errorf("%s has no FROM", path)
 }
 
+// bases checks the list's base images; a Dockerfile it cannot read fails.
+func bases(ctx context.Context, list *runtimes.List) []Result {
+	refs, err := BaseRefs(list)
+	if err != nil {
+		return []Result{{Fail, "base image", err.Error(), "fix the runtime's Dockerfile"}}
+	}
+	return CheckBases(ctx, refs)
+}
+
 // CheckBases resolves every base reference anonymously, as Build's first
 // pull would from its registry, and checks that it serves each
 // architecture the list builds. A missing tag is named with the nearest
@@ -235,4 +244,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
-

@@ -63,6 +63,10 @@ type Inputs struct {
 	// Qualifier is the CDK bootstrap qualifier (cdk.json's
 	// @aws-cdk/core:bootstrapQualifier, default hnb659fds).
 	Qualifier string
+	// SkipBases leaves out the base image check, which reads the base
+	// registries over the internet (tests against moto have none; the
+	// check has its own test against an in-memory registry).
+	SkipBases bool
 }
 
 // DefaultQualifier is the CDK's default bootstrap qualifier.
@@ -110,7 +114,11 @@ func NewClients(cfg aws.Config) Clients {
 func Run(ctx context.Context, c Clients, region string, in Inputs) []Result {
 	id, err := c.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return []Result{{Fail, "credentials", "cannot call AWS: " + awsops.Short(err), "set credentials (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account to deploy to"}}
+		cause, fix := awsops.Explain(err)
+		if fix == "" {
+			fix = "set credentials (aws configure, AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account to deploy to"
+		}
+		return []Result{{Fail, "credentials", "cannot call AWS: " + cause, fix}}
 	}
 	account := aws.ToString(id.Account)
 	out := []Result{{OK, "credentials", fmt.Sprintf("account %s, region %s, as %s", account, region, aws.ToString(id.Arn)), ""}}
@@ -120,6 +128,9 @@ func Run(ctx context.Context, c Clients, region string, in Inputs) []Result {
 	out = append(out, scanning(ctx, c, in)...)
 	out = append(out, quotas(ctx, c, in)...)
 	out = append(out, armRegion(region))
+	if !in.SkipBases {
+		out = append(out, bases(ctx, in.List)...)
+	}
 	return out
 }
 

@@ -91,7 +91,7 @@ func TestPreflightAgainstMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Inputs{Config: cfg, List: list, Specs: specs, Qualifier: DefaultQualifier}
+	in := Inputs{Config: cfg, List: list, Specs: specs, Qualifier: DefaultQualifier, SkipBases: true}
 
 	ctx := context.Background()
 	awsCfg, err := awsops.Load(ctx)
@@ -210,7 +210,7 @@ func TestPreflightAgainstMoto(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rs = results(t, Inputs{Config: capped, List: list, Specs: specs, Qualifier: DefaultQualifier})
+	rs = results(t, Inputs{Config: capped, List: list, Specs: specs, Qualifier: DefaultQualifier, SkipBases: true})
 	if Failed(rs) {
 		t.Errorf("with the suggested cap, a bootstrap and free names, the preflight still fails")
 	}

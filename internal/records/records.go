@@ -50,6 +50,10 @@ const (
 	ResultHeld       = "held"
 	ResultBlocked    = "blocked"
 	ResultRolledBack = "rolled-back"
+	// ResultSuperseded: a newer execution published the runtime-version
+	// while this one waited (a retried Publish of an older execution); the
+	// tags stay on the newer content.
+	ResultSuperseded = "superseded"
 	// ResultNone is the Report's word for a runtime-version without a
 	// Publish record in the execution.
 	ResultNone = "none"

@@ -75,7 +75,7 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return fmt.Errorf("cannot call AWS: %s: set credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for the account of the stack", awsops.Short(err))
+		return awsops.CallError(err)
 	}
 	by := aws.ToString(id.Arn)
 	ecrc := ecr.NewFromConfig(cfg)

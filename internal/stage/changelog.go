@@ -55,10 +55,15 @@ func renderChangelog(h changelogHead, outcomes []records.Publish) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Evergreen images: stack %s, execution %s\n", h.Stack, h.ExecutionID)
 	fmt.Fprintf(&b, "Source revision %s, reported %s\n\n", h.SourceRevision, h.At.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "%d published, %d unchanged, %d held, %d blocked, %d without an outcome\n",
+	fmt.Fprintf(&b, "%d published, %d unchanged, %d held, %d blocked, ",
 		countResult(outcomes, records.ResultPublished), countResult(outcomes, records.ResultUnchanged),
-		countResult(outcomes, records.ResultHeld), countResult(outcomes, records.ResultBlocked),
-		countResult(outcomes, records.ResultNone))
+		countResult(outcomes, records.ResultHeld), countResult(outcomes, records.ResultBlocked))
+	// Superseded is rare (a Publish retried after a newer execution
+	// published): counted only when it happened.
+	if n := countResult(outcomes, records.ResultSuperseded); n > 0 {
+		fmt.Fprintf(&b, "%d superseded, ", n)
+	}
+	fmt.Fprintf(&b, "%d without an outcome\n", countResult(outcomes, records.ResultNone))
 	for i := range outcomes {
 		b.WriteString("\n")
 		writeOutcome(&b, &outcomes[i])
@@ -102,6 +107,9 @@ func writeOutcome(b *strings.Builder, p *records.Publish) {
 	case records.ResultHeld:
 		fmt.Fprintf(b, "%s %s: held by a rollback at %s (%s); make resume RUNTIME=%s VERSION=%s releases it\n",
 			p.Runtime, p.Version, p.Ref(), p.DatedTag, p.Runtime, p.Version)
+	case records.ResultSuperseded:
+		fmt.Fprintf(b, "%s %s: superseded: a newer execution published %s (%s) first; this execution's images were not published\n",
+			p.Runtime, p.Version, p.Ref(), p.DatedTag)
 	default:
 		fmt.Fprintf(b, "%s %s: no Publish record in this execution\n", p.Runtime, p.Version)
 	}

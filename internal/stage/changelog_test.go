@@ -358,3 +358,20 @@ func TestLongChangelogIsCutAndSaysWhere(t *testing.T) {
 	}
 	t.Run("through SNS", reportLongChangelogThroughSNS)
 }
+
+// A Publish retried after a newer execution published records
+// superseded; the changelog says so and counts it, and says which content
+// stays.
+func TestSupersededIsReportedAsSuch(t *testing.T) {
+	p := records.Publish{Runtime: "node", Version: "22", Result: records.ResultSuperseded, Registry: "r.example", Repository: "evergreen/node",
+		Index: "sha256:" + strings.Repeat("b", 64), DatedTag: "22-r20261201-0a1b2c3d-0000-4000-8000-000000000002"}
+	text := renderChangelog(changelogHead{Stack: "S", ExecutionID: "e"}, []records.Publish{p})
+	for _, want := range []string{
+		"0 published, 0 unchanged, 0 held, 0 blocked, 1 superseded, 0 without an outcome\n",
+		"node 22: superseded: a newer execution published " + p.Ref() + " (" + p.DatedTag + ") first; this execution's images were not published\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the changelog lacks %q:\n%s", want, text)
+		}
+	}
+}

@@ -24,11 +24,6 @@ import (
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
-// ResultSuperseded: a newer execution published this runtime-version while
-// this one waited (a retried Publish of an older execution); the tags stay
-// on the newer content.
-const ResultSuperseded = "superseded"
-
 // Publish publishes, for one runtime-version, exactly the digests Verify
 // recorded as passed in this execution, through the ECR API: manifests
 // only, no layer is pulled or pushed, no Docker daemon is needed.
@@ -206,7 +201,7 @@ func (p *publisher) run(ctx context.Context) error {
 		switch {
 		case newer != "":
 			fmt.Fprintf(p.out, "%s %s: %s; its tags do not move back to this execution's images\n", e.Runtime, e.Version, newer)
-			outcome = ResultSuperseded
+			outcome = records.ResultSuperseded
 		case committed != nil:
 			fmt.Fprintf(p.out, "%s:%s: execution %s committed to %s; completing it\n", e.Repository, dated, e.ExecutionID, index.Digest)
 		default:
@@ -759,7 +754,7 @@ func (p *publisher) keep(ctx context.Context, outcome, newer string, committed b
 	e := p.e
 	if p.prev == nil {
 		fix := "make rollback RUNTIME=" + e.Runtime + " VERSION=" + e.Version + " TO=<a dated tag> puts them on one set"
-		if outcome == ResultSuperseded {
+		if outcome == records.ResultSuperseded {
 			fix = "retry the Publish stage of the newer execution (" + newer + ") so that it completes its set, then this one"
 		}
 		return p.fail("%s:%s and its architecture tags do not form one published set to keep: %s", e.Repository, e.Version, fix)
@@ -843,7 +838,7 @@ func (p *publisher) finish(ctx context.Context, outcome string, set records.Set,
 	if err := p.write(p.c.Records.URL(key), func() (bool, error) { return true, p.c.Records.PutJSON(ctx, key, rec) }); err != nil {
 		return p.fail("%v", err)
 	}
-	if outcome != ResultSuperseded {
+	if outcome != records.ResultSuperseded {
 		rel := records.Release{SchemaVersion: records.SchemaVersion, Runtime: e.Runtime, Version: e.Version, Repository: e.Repository,
 			Result: outcome, ExecutionID: e.ExecutionID, CheckedAt: now, ChangedAt: changedAt, Index: set.Index, DatedTag: set.DatedTag, Images: set.Images}
 		rk := records.ReleaseKey(e.Runtime, e.Version)

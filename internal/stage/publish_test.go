@@ -496,8 +496,8 @@ func TestStaleExecutionNeverMovesTagsBack(t *testing.T) {
 			published, params := f.published(), f.params()
 
 			rec, fl := f.mustPublish(older)
-			if rec.Result != ResultSuperseded {
-				t.Errorf("the older execution recorded %s, want %s", rec.Result, ResultSuperseded)
+			if rec.Result != records.ResultSuperseded {
+				t.Errorf("the older execution recorded %s, want %s", rec.Result, records.ResultSuperseded)
 			}
 			if got := f.published(); !maps.Equal(got, published) || !maps.Equal(f.params(), params) {
 				t.Errorf("tags %v -> %v, params %v -> %v", published, got, params, f.params())

@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 	}
 	now = now.UTC().Truncate(time.Second)
 	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
-		return fmt.Errorf("cannot call AWS: %s: set credentials (AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for the account of the stack", awsops.Short(err))
+		return awsops.CallError(err)
 	}
 	bucket, pipeline := o.Bucket, o.Pipeline
 	if bucket == "" {
