@@ -253,3 +253,24 @@ func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
 }
+
+// A rollback's TO is checked before anything reads the AWS configuration:
+// a wrong tag is named as such even where the region is wrong too.
+func TestRollbackTargetCheckedBeforeAWS(t *testing.T) {
+	noAWS(t)
+	t.Setenv("AWS_REGION", "eu-west1")
+	cfg, err := config.LoadCDKJSON(config.DefaultCDKJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := runtimes.Load(cfg.RuntimeList)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := list.Runtimes[0]
+	v := rt.Versions[0]
+	code, _, stderr := evergreen(t, "rollback", "-runtime", rt.Name, "-version", v, "-to", v)
+	if code != 1 || !strings.Contains(stderr, `TO="`+v+`" is not a dated tag of `+rt.Name+" "+v) || strings.Contains(stderr, "region") {
+		t.Errorf("exit %d, stderr %q: want the tag named, not the region", code, stderr)
+	}
+}

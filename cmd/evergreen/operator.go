@@ -102,10 +102,10 @@ make status shows the dated tags.`,
 			if err != nil {
 				return err
 			}
-			if err := p.release(o.Runtime, o.Version); err != nil {
+			o.Config, o.List = p.Config, p.List
+			if err := o.Validate(); err != nil {
 				return err
 			}
-			o.Config, o.List = p.Config, p.List
 			return withAWS(ctx, rollbackTimeout, func(ctx context.Context, cfg aws.Config) error {
 				return rollback.Run(ctx, cfg, o, std.out)
 			})

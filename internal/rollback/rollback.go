@@ -46,19 +46,30 @@ type target struct {
 	images map[runtimes.Arch]awsops.Manifest
 }
 
-// Run rolls back, printing one line per step to w. Every check comes before
-// the first change: a refused rollback changes nothing.
-func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
+// Validate checks the arguments, before any AWS call: the list has the
+// runtime-version, and TO is one of its dated tags.
+func (o Options) Validate() error {
 	rt, err := awsops.FindRelease(o.List, o.Runtime, o.Version)
 	if err != nil {
 		return err
 	}
 	v := o.Version
-	repo := o.Config.RepositoryName(rt.Name)
 	if !runtimes.IsDatedTagOf(v, o.To) {
-		return fmt.Errorf("TO=%q is not a dated tag of %s %s: dated tags are %s-r<yyyymmdd>-<8 hex digits>, e.g. %s; list them with aws ecr describe-images --repository-name %s --query 'imageDetails[].imageTags'",
-			o.To, rt.Name, v, v, runtimes.DatedTag(v, "20261120", "0a1b2c3d"), repo)
+		return fmt.Errorf("TO=%q is not a dated tag of %s %s: dated tags are %s-r<yyyymmdd>-<execution id>, e.g. %s; make status lists them",
+			o.To, rt.Name, v, v, runtimes.DatedTag(v, "20261120", "0a1b2c3d-0a1b-4c2d-8e3f-0a1b2c3d4e5f"))
 	}
+	return nil
+}
+
+// Run rolls back, printing one line per step to w. Every check comes before
+// the first change: a refused rollback changes nothing.
+func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	rt, _ := awsops.FindRelease(o.List, o.Runtime, o.Version)
+	v := o.Version
+	repo := o.Config.RepositoryName(rt.Name)
 	now := o.Now
 	if now.IsZero() {
 		now = time.Now()
