@@ -5,13 +5,23 @@ import (
 	"testing"
 )
 
-// Every generated file in the repository is what make generate writes. (The
-// buildspecs and workflow packages check their own files in more detail;
-// this test also covers the README's table of context keys.)
+// The one drift test: every generated file in the repository (the
+// buildspecs, the GitHub workflow, the table of context keys in
+// docs/configuration.md) is what make generate writes, and every file that
+// is generated whole says so in its first line.
 func TestCommittedFilesAreUpToDate(t *testing.T) {
 	r, err := Run("../..")
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range r.Files {
+		if f.Path == TablePath {
+			continue // generated between markers, not whole
+		}
+		first, _, _ := strings.Cut(string(f.Content), "\n")
+		if !strings.Contains(first, "Code generated") || !strings.Contains(first, "DO NOT EDIT") {
+			t.Errorf("%s: the first line %q does not say the file is generated", f.Path, first)
+		}
 	}
 	stale, err := r.Stale("../..")
 	if err != nil {
@@ -29,5 +39,21 @@ func TestReplaceBetween(t *testing.T) {
 	}
 	if _, err := replaceBetween([]byte("no markers\n"), tableStart, tableEnd, "x"); err == nil || !strings.Contains(err.Error(), "markers") {
 		t.Errorf("missing markers: %v", err)
+	}
+}
+
+// The table's links are written from the repository root; in docs/ they
+// must point from there.
+func TestRelativeLinks(t *testing.T) {
+	for _, c := range []struct{ in, dir, want string }{
+		{"([docs/github-actions.md](docs/github-actions.md))", "docs", "([docs/github-actions.md](github-actions.md))"},
+		{"[list](runtimes/runtimes.yaml#L3)", "docs", "[list](../runtimes/runtimes.yaml#L3)"},
+		{"[x](docs/a.md)", ".", "[x](docs/a.md)"},
+		{"[site](https://endoflife.date/x)", "docs", "[site](https://endoflife.date/x)"},
+		{"[here](#context-keys)", "docs", "[here](#context-keys)"},
+	} {
+		if got := relativeLinks(c.in, c.dir); got != c.want {
+			t.Errorf("relativeLinks(%q, %q) = %q, want %q", c.in, c.dir, got, c.want)
+		}
 	}
 }
