@@ -61,13 +61,15 @@ deploy: setup-synth
 	cdk deploy
 
 # Rewrite everything the runtime list and cdk.json drive (buildspecs/*.yml,
-# .github/workflows/images.yml, the README's table of context keys) after
-# editing either. Plain Go: no CDK, no Node.js.
+# .github/workflows/images.yml, the table of context keys in
+# docs/configuration.md) after editing either. Plain Go: no CDK, no Node.js.
 generate:
 	go run ./cmd/generate
 
 # Add a runtime: its entry in runtimes/runtimes.yaml and runtimes/$(NAME)/
-# with a Dockerfile and a self-test; then make generate && make test.
+# with a Dockerfile and a self-test; then make generate && make test, and
+# commit before make synth or make deploy (the default source deploys
+# committed files only).
 #   make runtime NAME=go BASE=golang VERSIONS="1.25 1.26" VERSION_CMD="go version"
 # The values reach the command through the environment (make exports its
 # command-line variables), so quotes in them need no escaping here.
