@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs moto (PyPI moto[server]), a third-party emulator of AWS APIs, into
 # the project-local virtual environment .venv/ (git-ignored), pinned with
-# every dependency. cmd/preflight's test starts .venv/bin/moto_server on
+# every dependency. the tests of the AWS commands and the stages start .venv/bin/moto_server on
 # 127.0.0.1 and runs the preflight checks against it (or finds it through
 # MOTO_SERVER). Idempotent and quiet when it is already there.
 #
@@ -15,7 +15,7 @@ repo_root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$repo_root/.venv"
 
 # The exact set pip resolved for moto[server] 5.2.5 on Python 3.11. Bump a
-# version here, run this script, run `go test ./cmd/preflight`.
+# version here, run this script, run `go test ./internal/stage ./internal/preflight`.
 requirements='moto[server]==5.2.5
 annotated-types==0.8.0
 antlr4-python3-runtime==4.13.2

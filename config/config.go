@@ -198,15 +198,15 @@ func (e *Error) Error() string {
 }
 
 // Key documents and reads one context key. Keys is the table of them, in the
-// order the README lists them.
+// order docs/configuration.md lists them.
 type Key struct {
 	Name string
-	// Type, Default and Meaning are the README's columns.
+	// Type, Default and Meaning are the table's columns.
 	Type, Default, Meaning string
 	read                   func(c *Config, v any) error
 }
 
-// Keys is every key the app reads. The README's table is generated from it
+// Keys is every key the app reads. docs/configuration.md's table is generated from it
 // (make generate).
 var Keys = []Key{
 	{KeyRuntimeList, "path", "`" + DefaultRuntimeList + "`", "The runtime list to build.", readRuntimeList},
@@ -328,7 +328,7 @@ func unknownKey(k string) error {
 			best, dist = key.Name, d
 		}
 	}
-	fix := "remove it; the keys the app reads are listed in the README (Context keys)"
+	fix := "remove it; the keys the app reads are listed in docs/configuration.md"
 	if dist <= 4 {
 		fix = fmt.Sprintf("did you mean %q? Rename it, or remove it", best)
 	}

@@ -123,7 +123,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Markdown is the README's table of context keys, generated from Keys.
+// Markdown is the table of context keys (docs/configuration.md), generated from Keys.
 func Markdown() string {
 	var b strings.Builder
 	b.WriteString("| Key | Type | Default | What it does |\n| --- | --- | --- | --- |\n")

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// The tag scheme. The Build, Verify and Publish commands compute the same tags
-// in sh from the variables each build-graph entry carries; these functions are
-// the Go statement of the scheme for the lifecycle rules, tag immutability
-// filters and tests.
+// The tag scheme, the one statement of it: the stages (internal/stage), the
+// lifecycle rules, the tag immutability filters, status and rollback all
+// derive their tags from these functions and the variables each build-graph
+// entry carries.
 //
 //	draft-<version>-<arch>-<execution id>  pushed by Build, read by Verify and
 //	                                       Publish, deleted by Publish; mutable,

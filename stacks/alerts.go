@@ -88,7 +88,7 @@ func (a *Alerts) Watch(pipeline awscodepipeline.Pipeline) {
 		Message: awsevents.RuleTargetInput_FromText(jsii.String(
 			"Pipeline " + *awsevents.EventField_FromPath(jsii.String("$.detail.pipeline")) +
 				" execution " + *awsevents.EventField_FromPath(jsii.String("$.detail.execution-id")) +
-				" failed. Runbook: README.md, 'When a stage fails'.")),
+				" failed. Runbook: docs/operating.md, 'When a stage fails'.")),
 	}))
 
 	// Freshness is measured per image, from what Publish did, not from the
@@ -103,7 +103,7 @@ func (a *Alerts) Watch(pipeline awscodepipeline.Pipeline) {
 	for _, r := range p.List.Releases() {
 		name := r.Runtime.Name + " " + r.Version
 		alarm := awscloudwatch.NewAlarm(c, jsii.String("Stale"+outputID(r.Identifier())), &awscloudwatch.AlarmProps{
-			AlarmDescription: jsii.String(fmt.Sprintf("%s (%s:%s) has not been published or confirmed for %d hours: the image is going stale. Runbook: README.md, 'When a stage fails'.",
+			AlarmDescription: jsii.String(fmt.Sprintf("%s (%s:%s) has not been published or confirmed for %d hours: the image is going stale. Runbook: docs/operating.md, 'When a stage fails'.",
 				name, p.Config.RepositoryName(r.Runtime.Name), r.Version, p.Config.StaleAfterHours)),
 			Metric: awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 				Namespace:  jsii.String(MetricNamespace),

@@ -1,5 +1,5 @@
 // Command generate writes every file that the runtime list and cdk.json
-// drive: buildspecs/*.yml, .github/workflows/images.yml and the README's table
+// drive: buildspecs/*.yml, .github/workflows/images.yml and docs/configuration.md's table
 // of context keys. `make generate` runs it from the repository root.
 //
 //	go run ./cmd/generate          # rewrite what is out of date

@@ -1,6 +1,6 @@
 // Command newruntime adds a runtime: its entry in the runtime list and a
 // folder runtimes/<name>/ with a Dockerfile and a self-test that follow the
-// contract in the README. `make runtime` runs it:
+// contract (docs/runtime-contract.md). `make runtime` runs it:
 //
 //	make runtime NAME=go BASE=golang VERSIONS="1.25 1.26" VERSION_CMD="go version"
 //	go run ./cmd/newruntime -name go -base golang -versions "1.25 1.26" -version-cmd "go version"
@@ -41,5 +41,5 @@ func main() {
 	for _, f := range p.Files {
 		fmt.Printf("newruntime: wrote %s/%s\n", p.Dir, f.Name)
 	}
-	fmt.Printf("next: make generate && make test; then add the checks that prove %s works to %s/self-test\n", r.Name, p.Dir)
+	fmt.Printf("next: make generate && make test; add the checks that prove %s works to %s/self-test; then commit (git add %s runtimes/runtimes.yaml buildspecs .github/workflows && git commit) before make deploy: the pipeline builds committed files only\n", r.Name, p.Dir, p.Dir)
 }
