@@ -77,7 +77,7 @@ func TestBadValues(t *testing.T) {
 	}{
 		{map[string]any{"evergreen:alarmEmial": "ops@example.com"}, "evergreen:alarmEmial", `did you mean "evergreen:alarmEmail"`},
 		{map[string]any{"evergreen:schedul": "rate(1 day)"}, "evergreen:schedul", `did you mean "evergreen:schedule"`},
-		{map[string]any{"evergreen:somethingElseEntirely": 1}, "evergreen:somethingElseEntirely", "README"},
+		{map[string]any{"evergreen:somethingElseEntirely": 1}, "evergreen:somethingElseEntirely", "docs/configuration.md"},
 		{map[string]any{KeySchedule: "cron(0 4 * * *)"}, KeySchedule, "has 5 fields"},
 		{map[string]any{KeySchedule: "rate(1 days)"}, KeySchedule, "singular"},
 		{map[string]any{KeySchedule: "rate(2 day)"}, KeySchedule, "plural"},
