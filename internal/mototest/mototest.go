@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,29 +35,67 @@ const Account = "123456789012"
 // is skipped, except on CI (CI=true), where it fails.
 func Start(t *testing.T, region string) string {
 	t.Helper()
+	s, err := NewServer()
+	if err != nil {
+		missing(t, err)
+	}
+	t.Cleanup(s.Stop)
+	s.Point(t, region)
+	return s.URL
+}
+
+// Server is one moto_server process, which a test package may share
+// between its tests (starting one costs about 2 s): each test then keeps
+// to resources of its own names.
+type Server struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// errNotInstalled: moto is not in .venv.
+var errNotInstalled = fmt.Errorf("moto is not installed in .venv (run make setup, which runs .ci/install-moto.sh)")
+
+// NewServer starts moto_server on a free port of 127.0.0.1 and waits until
+// it answers.
+func NewServer() (*Server, error) {
 	_, file, _, _ := runtime.Caller(0)
 	bin := filepath.Join(filepath.Dir(file), "..", "..", ".venv", "bin", "moto_server")
 	if _, err := os.Stat(bin); err != nil {
-		msg := "moto is not installed in .venv (run make setup, which runs .ci/install-moto.sh)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		return nil, errNotInstalled
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	t.Setenv("AWS_ENDPOINT_URL", url)
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(s.URL + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("moto_server did not answer within 30 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Stop ends the server.
+func (s *Server) Stop() { s.cmd.Process.Kill(); s.cmd.Wait() }
+
+// Point points the AWS SDK at the server for the rest of the test, with
+// fake credentials, no shared config files and the region.
+func (s *Server) Point(t *testing.T, region string) {
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
 	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
 	t.Setenv("AWS_SESSION_TOKEN", "")
@@ -64,16 +103,40 @@ func Start(t *testing.T, region string) string {
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_REGION", region)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("moto_server did not answer within 30 s")
-		}
-		time.Sleep(200 * time.Millisecond)
+}
+
+// missing skips the test for a moto that is not installed, except on CI
+// (CI=true), where every test must run; other errors fail it.
+func missing(t *testing.T, err error) {
+	t.Helper()
+	if err == errNotInstalled && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	t.Fatal(err)
+}
+
+// Shared is a server started on first use and kept for the rest of the
+// test binary: TestMain stops it (defer mototest.StopShared()).
+func Shared(t *testing.T, region string) *Server {
+	t.Helper()
+	sharedOnce.Do(func() { shared, sharedErr = NewServer() })
+	if sharedErr != nil {
+		missing(t, sharedErr)
+	}
+	shared.Point(t, region)
+	return shared
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *Server
+	sharedErr  error
+)
+
+// StopShared stops the shared server, if one was started.
+func StopShared() {
+	if shared != nil {
+		shared.Stop()
 	}
 }
 

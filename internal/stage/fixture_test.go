@@ -23,8 +23,10 @@ package stage
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,11 +58,14 @@ type motoWorld struct {
 	CloudWatch *cloudwatch.Client
 }
 
-// startMoto starts moto for the test (skipped without moto in .venv, failed
-// on CI) and makes the SDK's clients for it.
+// startMoto points the test at the package's moto (started on first use,
+// stopped by TestMain: one moto_server for every test of the package;
+// skipped without moto in .venv, failed on CI) and makes the SDK's clients
+// for it. Each fixture's resources have names of their own, so tests
+// share nothing but the server.
 func startMoto(t *testing.T) *motoWorld {
 	t.Helper()
-	mototest.Start(t, testRegion)
+	mototest.Shared(t, testRegion)
 	cfg, err := awsops.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -116,13 +121,16 @@ func (m *metricsRecorder) fresh(stack, rt, v string) int {
 	return n
 }
 
-// fixture creates a repository evergreen/<name>, a bucket <name>-records and
-// the parameter prefix /<name>, for version of runtime name on amd64 and
+// fixture creates a repository evergreen/<name>-<n>, a bucket
+// <name>-<n>-records and the parameter prefix /<n>/<name>, for version of runtime name on amd64 and
 // arm64 (in that order, as ARCHITECTURES lists them).
 func (w *motoWorld) fixture(t *testing.T, name, version string) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{t: t, ctx: ctx, w: w, Repo: "evergreen/" + name, Bucket: name + "-records"}
+	// One moto serves every test: a serial number keeps each fixture's
+	// repository, bucket, parameters and stack apart.
+	n := fixtureSerial.Add(1)
+	f := &fixture{t: t, ctx: ctx, w: w, Repo: fmt.Sprintf("evergreen/%s-%d", name, n), Bucket: fmt.Sprintf("%s-%d-records", name, n)}
 	if _, err := w.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(f.Repo)}); err != nil {
 		t.Fatalf("creating repository %s: %v", f.Repo, err)
 	}
@@ -139,8 +147,8 @@ func (w *motoWorld) fixture(t *testing.T, name, version string) *fixture {
 		Version:         version,
 		Architectures:   []string{"amd64", "arm64"},
 		MetricNamespace: "EvergreenImages",
-		StackName:       "Stack-" + name,
-		ParameterPrefix: "/" + name,
+		StackName:       fmt.Sprintf("Stack-%s-%d", name, n),
+		ParameterPrefix: fmt.Sprintf("/%d/%s", n, name),
 		Gate:            "never-worse",
 		SourceRevision:  "0123456789abcdef0123456789abcdef01234567",
 		SourceDir:       ".",
@@ -150,6 +158,14 @@ func (w *motoWorld) fixture(t *testing.T, name, version string) *fixture {
 	f.Clients = Clients{ECR: w.ECR, Records: records.Store{S3: w.S3, Bucket: f.Bucket}, SSM: w.SSM, SNS: w.SNS,
 		CloudWatch: f.Metrics, Now: time.Now}
 	return f
+}
+
+var fixtureSerial atomic.Int64
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	mototest.StopShared()
+	os.Exit(code)
 }
 
 // newFixture is startMoto and one fixture, node 22.
