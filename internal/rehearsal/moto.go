@@ -19,8 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
-	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -31,21 +29,21 @@ import (
 	"github.com/evergreen-images/evergreen/internal/records"
 )
 
-// S3, SSM, SNS and CloudWatch are moto (PyPI moto[server], pinned in
+// S3, SSM and SNS are moto (PyPI moto[server], pinned in
 // .ci/install-moto.sh, installed into .venv by make setup), a third-party
 // emulator of the AWS APIs: the binary reaches it through AWS_ENDPOINT_URL
 // with fake credentials, as it reaches AWS through the SDK. The rehearsal
 // creates what the template would (the records bucket, versioned; the
 // topics) and reads back what the stages did through the same APIs: the
-// objects and their versions, the parameters, the metric data, and the SNS
+// objects and their versions, the parameters, and the SNS
 // messages (an SQS queue subscribed to every topic, as a subscriber sees
 // them).
 //
-// moto's gaps the readers work around, each named where it is:
-//   - GetMetricData ignores the namespace when the query has dimensions
-//     (moto 5.2.5 cloudwatch/models.py): alarmSum checks the metric's
-//     namespace with ListMetrics;
-//   - GetMetricData truncates StartTime and EndTime to whole seconds.
+// moto gap: its CloudWatch does not speak the protocol of the SDK's
+// CloudWatch client (Smithy RPC v2 CBOR): the datapoints go to the
+// rehearsal's own PutMetricData (cloudwatch_standin.go). moto's
+// GetMetricData would have had two more (it ignores the namespace when the
+// query has dimensions, and truncates the window to whole seconds).
 
 // Moto is a moto_server the rehearsal started.
 type Moto struct {
@@ -295,54 +293,6 @@ func (m *Moto) ParameterWrites(path string) (int64, error) {
 		n += p.Version
 	}
 	return n, err
-}
-
-// alarmSum is the statistic of the alarm's metric over [from, to], as one
-// window, from moto's metric data.
-func (m *Moto) alarmSum(a Alarm, from, to time.Time) (float64, error) {
-	ctx := context.Background()
-	cw := cloudwatch.NewFromConfig(m.cfg)
-	var dims []cwtypes.Dimension
-	for _, d := range a.Dimensions {
-		dims = append(dims, cwtypes.Dimension{Name: aws.String(d.Name), Value: aws.String(d.Value)})
-	}
-	// moto gap: GetMetricData ignores the namespace when the query has
-	// dimensions. ListMetrics does not: a metric with exactly the alarm's
-	// dimensions must exist in the alarm's namespace.
-	lm, err := cw.ListMetrics(ctx, &cloudwatch.ListMetricsInput{Namespace: aws.String(a.Namespace), MetricName: aws.String(a.MetricName)})
-	if err != nil {
-		return 0, fmt.Errorf("moto: list metrics: %w", err)
-	}
-	exists := false
-	for _, mt := range lm.Metrics {
-		var got []Dimension
-		for _, d := range mt.Dimensions {
-			got = append(got, Dimension{aws.ToString(d.Name), aws.ToString(d.Value)})
-		}
-		exists = exists || sameDimensions(got, a.Dimensions)
-	}
-	if !exists {
-		return 0, nil
-	}
-	// One window: moto truncates the bounds to whole seconds and reads
-	// [start, end); a period as long as the window (a multiple of 60).
-	start := from.Truncate(time.Second)
-	end := to.Truncate(time.Second).Add(time.Second)
-	period := int32((end.Sub(start).Seconds()/60)+1) * 60
-	out, err := cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{StartTime: aws.Time(start), EndTime: aws.Time(end),
-		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("m"), MetricStat: &cwtypes.MetricStat{
-			Metric: &cwtypes.Metric{Namespace: aws.String(a.Namespace), MetricName: aws.String(a.MetricName), Dimensions: dims},
-			Period: aws.Int32(period), Stat: aws.String(a.Statistic)}}}})
-	if err != nil {
-		return 0, fmt.Errorf("moto: get metric data: %w", err)
-	}
-	sum := 0.0
-	for _, r := range out.MetricDataResults {
-		for _, v := range r.Values {
-			sum += v
-		}
-	}
-	return sum, nil
 }
 
 func sameDimensions(a, b []Dimension) bool {

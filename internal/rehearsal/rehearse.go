@@ -64,6 +64,9 @@ type rehearsal struct {
 	ecrAPI *http.Server
 	ecrURL string
 	moto   *Moto
+	// cw keeps the datapoints of PutMetricData, which moto cannot answer
+	// (cloudwatch_standin.go); it is served with ECR's API.
+	cw *CloudWatch
 	// artifacts are the output artifacts of the actions run so far, by
 	// name (the Tool stage's: bin/<uname -m>/evergreen), each a directory.
 	artifacts map[string]string
@@ -372,7 +375,11 @@ func (r *rehearsal) setup() error {
 		return err
 	}
 	r.ecrURL = "http://" + l.Addr().String()
-	r.ecrAPI = &http.Server{Handler: r.ecr(), ReadHeaderTimeout: 10 * time.Second}
+	r.cw = &CloudWatch{Now: time.Now}
+	mux := http.NewServeMux()
+	mux.Handle(cloudWatchPathPrefix, r.cw)
+	mux.Handle("/", r.ecr())
+	r.ecrAPI = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go r.ecrAPI.Serve(l)
 	if r.moto, err = StartMoto(r.o.Repo, filepath.Join(r.work, "moto"), standInAccount, standInRegion); err != nil {
 		return err
@@ -380,7 +387,7 @@ func (r *rehearsal) setup() error {
 	if err := r.moto.Create(context.Background(), buckets, topics); err != nil {
 		return err
 	}
-	r.logf("AWS: ECR's API %s (over the ECR stand-in registry), moto %s (S3, SSM, SNS, CloudWatch): buckets %v, topics %v", r.ecrURL, r.moto.URL, buckets, topics)
+	r.logf("AWS: ECR's API %s and CloudWatch's PutMetricData (over the ECR stand-in registry), moto %s (S3, SSM, SNS): buckets %v, topics %v", r.ecrURL, r.moto.URL, buckets, topics)
 
 	r.execID = NewUUID()
 	if out, err := exec.Command("git", "-C", r.o.Repo, "rev-parse", "HEAD").Output(); err == nil {
@@ -743,6 +750,7 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 		// credentials where CodeBuild gives the build role's.
 		"AWS_ENDPOINT_URL_ECR=" + r.ecrURL,
 		"AWS_ENDPOINT_URL_ECR_PUBLIC=" + r.ecrURL,
+		"AWS_ENDPOINT_URL_CLOUDWATCH=" + r.ecrURL,
 	}
 	base = append(base, r.moto.BuildEnv()...)
 	return BuildEnv(base, Env{codebuild, project, action}, spec, e)

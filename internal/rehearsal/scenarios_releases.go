@@ -388,10 +388,7 @@ func (r *rehearsal) quietAlarm(rt, v string, from, to time.Time) error {
 		if a.Dimension("Runtime") != rt || a.Dimension("Version") != v {
 			continue
 		}
-		sum, err := r.moto.alarmSum(a, from, to)
-		if err != nil {
-			return err
-		}
+		sum := r.cw.Sum(a, from, to)
 		breaching, err := a.Breaching(sum)
 		if err != nil {
 			return err
