@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/evergreen-images/evergreen/internal/suggest"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -324,7 +325,7 @@ func formatHours(h float64) string {
 func unknownKey(k string) error {
 	best, dist := "", 1<<30
 	for _, key := range Keys {
-		if d := levenshtein(strings.ToLower(k), strings.ToLower(key.Name)); d < dist {
+		if d := suggest.Distance(strings.ToLower(k), strings.ToLower(key.Name)); d < dist {
 			best, dist = key.Name, d
 		}
 	}
@@ -333,26 +334,6 @@ func unknownKey(k string) error {
 		fix = fmt.Sprintf("did you mean %q? Rename it, or remove it", best)
 	}
 	return &Error{k, "is not a key this app reads, so its value would be ignored", fix}
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 var (

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/evergreen-images/evergreen/internal/suggest"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -207,7 +208,7 @@ func nearest(want string, tags []string, n int) []string {
 		for p < len(want) && p < len(t) && want[p] == t[p] {
 			p++
 		}
-		s = append(s, scored{t, p, levenshtein(want, t)})
+		s = append(s, scored{t, p, suggest.Distance(want, t)})
 	}
 	sort.Slice(s, func(i, j int) bool {
 		if s[i].dist != s[j].dist {
@@ -223,24 +224,4 @@ func nearest(want string, tags []string, n int) []string {
 		out = append(out, s[i].tag)
 	}
 	return out
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
