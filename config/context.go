@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -31,7 +32,7 @@ func ReadCDKJSON(path string) (map[string]any, error) {
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	for _, k := range sortedKeys(top) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if strings.HasPrefix(k, "evergreen:") {
 			return nil, fmt.Errorf("%s: %q is at the top level, outside \"context\", where the CDK ignores it\n  fix: move it into the \"context\" object of %s", path, k, path)
 		}
@@ -112,15 +113,6 @@ func sameJSON(a, b any) bool {
 	x, err1 := json.Marshal(a)
 	y, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && string(x) == string(y)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Markdown is the table of context keys (docs/configuration.md), generated from Keys.

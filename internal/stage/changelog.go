@@ -2,6 +2,8 @@ package stage
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -83,12 +85,12 @@ func writeOutcome(b *strings.Builder, p *records.Publish) {
 		} else {
 			b.WriteString("  first publish of this version\n")
 		}
-		for _, a := range sortedKeys(p.Changes) {
+		for _, a := range slices.Sorted(maps.Keys(p.Changes)) {
 			if c := p.Changes[a]; c != nil {
 				writeChanges(b, p.Runtime, a, c, p.Previous == nil)
 			}
 		}
-		for _, a := range sortedKeys(p.Vulnerabilities) {
+		for _, a := range slices.Sorted(maps.Keys(p.Vulnerabilities)) {
 			if v := p.Vulnerabilities[a]; v != nil {
 				writeVulnerabilities(b, a, v)
 			}
@@ -150,7 +152,7 @@ func writeChanges(b *strings.Builder, rt, arch string, c *records.Changes, first
 // the image it replaces was scanned, the CVEs fixed and introduced.
 func writeVulnerabilities(b *strings.Builder, arch string, v *records.Vulnerabilities) {
 	counts := make([]string, 0, len(v.Counts))
-	for _, s := range sortedKeys(v.Counts) {
+	for _, s := range slices.Sorted(maps.Keys(v.Counts)) {
 		counts = append(counts, fmt.Sprintf("%s %d", s, v.Counts[s]))
 	}
 	found := strings.Join(counts, ", ")

@@ -1,7 +1,9 @@
 package stage
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 
 	"github.com/evergreen-images/evergreen/internal/records"
@@ -23,14 +25,14 @@ func inventoryDelta(old, new *records.Inventory) *records.Changes {
 	}
 	for _, k := range records.Kinds {
 		o, n := old.Items(k), new.Items(k)
-		for _, name := range sortedKeys(n) {
+		for _, name := range slices.Sorted(maps.Keys(n)) {
 			if was, ok := o[name]; !ok {
 				c.Added = append(c.Added, records.Item{Kind: k, Name: name, Version: n[name]})
 			} else if was != n[name] {
 				c.Upgraded = append(c.Upgraded, records.Upgrade{Kind: k, Name: name, From: was, To: n[name]})
 			}
 		}
-		for _, name := range sortedKeys(o) {
+		for _, name := range slices.Sorted(maps.Keys(o)) {
 			if _, ok := n[name]; !ok {
 				c.Removed = append(c.Removed, records.Item{Kind: k, Name: name, Version: o[name]})
 			}

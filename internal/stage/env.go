@@ -18,7 +18,9 @@ package stage
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,7 +123,7 @@ func EnvFromOS() (Env, error) {
 // require fails naming every variable of names that is empty.
 func (e Env) require(stage string, vars map[string]string) error {
 	var missing []string
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		if vars[k] == "" {
 			missing = append(missing, k)
 		}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -704,7 +705,7 @@ func TestRefusalThatSaysChangedNothingChangedNothing(t *testing.T) {
 			f.putJSON(records.HoldKey(f.Env.Runtime, f.Env.Version), records.Hold{SchemaVersion: 1, To: "22-r20261120-0a1b2c3d"})
 		},
 	}
-	for _, name := range sortedKeys(cases) {
+	for _, name := range slices.Sorted(maps.Keys(cases)) {
 		t.Run(name, func(t *testing.T) {
 			f := w.fixture(t, strings.ReplaceAll(name, " ", "-"), "22")
 			e1, e2 := executionID("11111111", 1), executionID("22222222", 2)

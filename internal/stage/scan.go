@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -346,7 +347,7 @@ func countsText(counts map[string]int) string {
 			parts = append(parts, fmt.Sprintf("%s %d", k, n))
 		}
 	}
-	for _, k := range sortedKeys(counts) {
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
 		if !slices.Contains(severityOrder, k) {
 			parts = append(parts, fmt.Sprintf("%s %d", k, counts[k]))
 		}

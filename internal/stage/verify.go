@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/evergreen-images/evergreen/internal/awsops"
@@ -184,7 +186,7 @@ func inventory(ctx context.Context, e Env, c Clients, out io.Writer, image strin
 	}
 	inv.Seconds = int(c.now().Sub(start).Seconds())
 	runtimesText := []string{}
-	for _, k := range sortedKeys(inv.Runtime) {
+	for _, k := range slices.Sorted(maps.Keys(inv.Runtime)) {
 		runtimesText = append(runtimesText, k+" "+inv.Runtime[k])
 	}
 	fmt.Fprintf(out, "inventory of %s: %d OS packages, runtime %s, %d global npm packages, %d Python distributions, base %s, in %d s\n",
