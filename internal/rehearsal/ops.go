@@ -18,6 +18,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/internal/rollback"
 	"github.com/evergreen-images/evergreen/internal/status"
 	"github.com/evergreen-images/evergreen/runtimes"
@@ -94,8 +95,8 @@ func RunOpsScenarios(ctx context.Context, st OpsState, log io.Writer) (statusFai
 	}
 	fmt.Fprintf(log, "make status:\n%s\n", out.String())
 	block := releaseBlock(out.String(), st.Runtime, st.Version)
-	var releaseRec struct{ Result, DatedTag, Index string }
-	if found, err := awsops.GetJSON(ctx, awsops.NewS3(cfg), st.Bucket, "releases/"+st.Runtime+"/"+st.Version+".json", &releaseRec); err != nil || !found {
+	var releaseRec records.Release
+	if found, err := (records.Store{S3: awsops.NewS3(cfg), Bucket: st.Bucket}).GetJSON(ctx, records.ReleaseKey(st.Runtime, st.Version), &releaseRec); err != nil || !found {
 		statusFails = append(statusFails, "the rehearsal left no releases/ record to compare status with")
 	}
 	for _, want := range []string{
@@ -160,9 +161,9 @@ func RunOpsScenarios(ctx context.Context, st OpsState, log io.Writer) (statusFai
 			rollbackFails = append(rollbackFails, fmt.Sprintf("%s/%s = %s, want %s@%s", prefix, c.Arch, got, uri, c.Digest))
 		}
 	}
-	var hold map[string]any
-	found, err = awsops.GetJSON(ctx, awsops.NewS3(cfg), st.Bucket, "holds/"+st.Runtime+"/"+st.Version+".json", &hold)
-	if err != nil || !found || hold["to"] != st.RollbackTo {
+	var hold records.Hold
+	found, err = (records.Store{S3: awsops.NewS3(cfg), Bucket: st.Bucket}).GetJSON(ctx, records.HoldKey(st.Runtime, st.Version), &hold)
+	if err != nil || !found || hold.To != st.RollbackTo {
 		rollbackFails = append(rollbackFails, fmt.Sprintf("the hold: %v %v %v", hold, found, err))
 	}
 	out.Reset()

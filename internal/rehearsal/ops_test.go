@@ -22,6 +22,7 @@ import (
 
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -87,7 +88,7 @@ func TestOpsScenarios(t *testing.T) {
 	aws := m.OpsConfig(ecrSrv.URL)
 	s3c := awsops.NewS3(aws)
 	putRelease := func(rec map[string]any) {
-		if err := awsops.PutJSON(context.Background(), s3c, "records-test", "releases/node/22.json", rec); err != nil {
+		if err := (records.Store{S3: s3c, Bucket: "records-test"}).PutJSON(context.Background(), records.ReleaseKey("node", "22"), rec); err != nil {
 			t.Fatal(err)
 		}
 	}
