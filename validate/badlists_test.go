@@ -266,9 +266,16 @@ func TestBadListThroughTheCLI(t *testing.T) {
 	}
 	const list = bl + "unquoted-number-version.yaml"
 	outdir := filepath.Join(t.TempDir(), "cdk.out")
-	env := append(os.Environ(), "PATH="+strings.Join(dirs, string(os.PathListSeparator))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	// Its own temp directory, to see what the run leaves there; no CLI
+	// telemetry from a test (without a route to its endpoint the CLI keeps
+	// its events in a file there).
+	tmp := t.TempDir()
+	env := append(os.Environ(), "TMPDIR="+tmp, "CDK_DISABLE_CLI_TELEMETRY=true", "PATH="+strings.Join(dirs, string(os.PathListSeparator))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	start := time.Now()
 	code, stdout, stderr := run(t, 5*time.Minute, repoRoot, env, cdk, "synth", "--quiet", "--no-notices", "-c", "evergreen:runtimeList="+list, "-o", outdir)
+	if left, err := os.ReadDir(tmp); err == nil && len(left) > 0 {
+		t.Errorf("a failed cdk synth left %d entries in its temp directory (first: %s)", len(left), left[0].Name())
+	}
 	report("bad input through the CDK CLI: cdk synth -c evergreen:runtimeList=%s in %s", list, since(start))
 	checkFailure(t, code, stdout+stderr, outdir, []string{
 		bl + `unquoted-number-version.yaml:3: runtimes[0] "ok": version 3.10 is a YAML number`,

@@ -45,16 +45,18 @@ type synthesized struct {
 var (
 	synthOnce   sync.Once
 	synthResult synthesized
-	jsiiStarted bool
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if jsiiStarted {
-		jsii.Close()
-	}
-	if synthResult.dir != "" {
-		os.RemoveAll(synthResult.dir)
+	// Always: the jsii runtime unpacks itself into the temp directory when
+	// the CDK's packages initialise, whether or not a test synthesized, and
+	// only Close removes it.
+	jsii.Close()
+	for _, d := range []string{synthResult.dir, appDir} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
 	}
 	os.Exit(code)
 }
@@ -111,7 +113,6 @@ func doSynth(s *synthesized) (err error) {
 		return err
 	}
 	defer src.Remove()
-	jsiiStarted = true
 	app := awscdk.NewApp(&awscdk.AppProps{
 		Context: &ctx,
 		Outdir:  jsii.String(s.dir),

@@ -233,7 +233,9 @@ func (r *rehearsal) loadTemplate() error {
 		start := time.Now()
 		cmd := exec.Command("cdk", "synth", "--quiet", "--output", out)
 		cmd.Dir = r.o.Repo
-		cmd.Env = append(os.Environ(), "PATH="+filepath.Join(r.o.Repo, ".tools/node22/node_modules/.bin")+":"+filepath.Join(r.o.Repo, ".tools/cdk/node_modules/.bin")+":"+os.Getenv("PATH"))
+		// No CLI telemetry from a rehearsal: without a route to its
+		// endpoint the CLI leaves its events in a file in the temp folder.
+		cmd.Env = append(os.Environ(), "CDK_DISABLE_CLI_TELEMETRY=true", "PATH="+filepath.Join(r.o.Repo, ".tools/node22/node_modules/.bin")+":"+filepath.Join(r.o.Repo, ".tools/cdk/node_modules/.bin")+":"+os.Getenv("PATH"))
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("cdk synth (run `make setup` first): %v\n%s", err, b)
 		}
