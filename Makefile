@@ -24,10 +24,18 @@ synth: setup-synth
 # The external checks (cfn-lint, shellcheck, hadolint, the buildspec schema,
 # actionlint, zizmor, the bad-input corpus) each write one line, what they
 # checked and how long it took, to CHECK_REPORT; it is printed after the run.
+# The tests get a temp directory of their own, which must be empty when they
+# end: no test, and no run of the app they make, may leave files behind.
+# node-compile-cache is Node.js's own cache (the CDK CLI turns it on), one
+# folder reused by every later run, not a run's leftovers.
 test: setup
 	@rm -f .tools/checks.log
-	@status=0; CHECK_REPORT=$(CURDIR)/.tools/checks.log go test -count=1 ./... || status=$$?; \
-	echo "== external checks"; cat .tools/checks.log 2>/dev/null; exit $$status
+	@status=0; tmp=$$(mktemp -d); \
+	TMPDIR=$$tmp CHECK_REPORT=$(CURDIR)/.tools/checks.log go test -count=1 ./... || status=$$?; \
+	echo "== external checks"; cat .tools/checks.log 2>/dev/null; \
+	left=$$(ls -A $$tmp | grep -vx node-compile-cache); rm -rf $$tmp; \
+	if [ -n "$$left" ]; then echo "== the tests left files in their temp directory: $$left"; status=1; fi; \
+	exit $$status
 
 # Once per account and region, before the first deploy.
 bootstrap: setup-synth
