@@ -17,7 +17,6 @@ import (
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
-
 var (
 	list   *runtimes.List
 	images buildspecs.Images
