@@ -60,6 +60,9 @@ type Runtime struct {
 	BaseImage     string
 	BaseRegistry  string
 	ComputeType   string
+	// Variant is the base image's variant: its tag shape, distribution
+	// family and release (default: Debian trixie).
+	Variant Variant
 }
 
 // List is a validated runtime list, in file order.
@@ -302,7 +305,7 @@ func (p *parser) parse(data []byte) *List {
 	return list
 }
 
-var runtimeKeys = []string{"name", "versions", "architectures", "base-image", "base-registry", "compute-type"}
+var runtimeKeys = []string{"name", "versions", "architectures", "base-image", "base-registry", "variant", "family", "compute-type"}
 
 func (p *parser) runtime(i int, n *yaml.Node) (Runtime, bool) {
 	entry := fmt.Sprintf("runtimes[%d]", i)
@@ -369,6 +372,7 @@ func (p *parser) runtime(i int, n *yaml.Node) (Runtime, bool) {
 			rt.BaseRegistry = v
 		}
 	}
+	p.variant(&rt, fields, entry, n.Line)
 	rt.ComputeType = DefaultComputeType
 	if f := fields["compute-type"]; f != nil {
 		if v, ok := p.scalar(f, entry, "compute-type"); ok {
