@@ -122,6 +122,13 @@ type Build struct {
 	MediaType      string `json:"mediaType"`
 	PushedAt       string `json:"pushedAt"`
 	BuildID        string `json:"buildId"`
+	// StartedAt, Builder and SourceRepository are for the provenance:
+	// when the build began, which build it was (a CodeBuild build ARN or
+	// a GitHub workflow run URL) and where its source came from. Absent
+	// from records written before provenance existed.
+	StartedAt        string `json:"startedAt,omitempty"`
+	Builder          string `json:"builder,omitempty"`
+	SourceRepository string `json:"sourceRepository,omitempty"`
 }
 
 // Verify is Build's record with what Verify established: the self-test

@@ -38,6 +38,7 @@ func Build(ctx context.Context, e Env, c Clients, out io.Writer) error {
 		return err
 	}
 	entry := e.entry()
+	started := c.now()
 	if err := ecrLogin(ctx, e, c, out); err != nil {
 		return fmt.Errorf("build %s: %w", entry, err)
 	}
@@ -82,17 +83,20 @@ func Build(ctx context.Context, e Env, c Clients, out io.Writer) error {
 	fmt.Fprintf(out, "pushed %s (%s)\n", image, mediaType)
 
 	rec := records.Build{
-		SchemaVersion:  records.SchemaVersion,
-		Stage:          "build",
-		ExecutionID:    e.ExecutionID,
-		SourceRevision: e.SourceRevision,
-		Runtime:        e.Runtime,
-		Version:        e.Version,
-		Arch:           e.Arch,
-		Repository:     e.Repository,
-		Digest:         aws.ToString(d.ImageDigest),
-		MediaType:      mediaType,
-		BuildID:        e.BuildID,
+		SchemaVersion:    records.SchemaVersion,
+		Stage:            "build",
+		ExecutionID:      e.ExecutionID,
+		SourceRevision:   e.SourceRevision,
+		Runtime:          e.Runtime,
+		Version:          e.Version,
+		Arch:             e.Arch,
+		Repository:       e.Repository,
+		Digest:           aws.ToString(d.ImageDigest),
+		MediaType:        mediaType,
+		BuildID:          e.BuildID,
+		StartedAt:        records.Time(started),
+		Builder:          e.Builder,
+		SourceRepository: e.SourceRepository,
 	}
 	if d.ImagePushedAt != nil {
 		rec.PushedAt = records.Time(*d.ImagePushedAt)
@@ -103,6 +107,12 @@ func Build(ctx context.Context, e Env, c Clients, out io.Writer) error {
 		return fmt.Errorf("build %s: ECR described %s without a digest or push time: retry the Build stage", entry, image)
 	}
 	key := records.BuildKey(e.ExecutionID, e.Runtime, e.Version, e.Arch)
+	// A retry that did not rebuild keeps the first build's start: the
+	// provenance says when the image was built, not when it was found.
+	var earlier records.Build
+	if found, err := c.Records.GetJSON(ctx, key, &earlier); err == nil && found && earlier.Digest == rec.Digest && earlier.StartedAt != "" {
+		rec.StartedAt, rec.Builder = earlier.StartedAt, earlier.Builder
+	}
 	if err := c.Records.PutJSON(ctx, key, rec); err != nil {
 		return fmt.Errorf("build %s: %w; retry the Build stage (the image is pushed, it will not be rebuilt)", entry, err)
 	}

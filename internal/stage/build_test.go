@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecrpublic"
@@ -247,6 +248,33 @@ func TestRetriedBuildFindsItsDraftAndDoesNotRebuild(t *testing.T) {
 	var rec records.Build
 	if !f.getJSON(records.BuildKey(e.ExecutionID, e.Runtime, e.Version, e.Arch), &rec) || rec.Digest != m.Digest {
 		t.Errorf("Build record %+v, want the draft's digest %s", rec, m.Digest)
+	}
+}
+
+// The provenance says when and by which build the image was built: a
+// retried Build that finds its draft keeps the first build's start and
+// builder rather than claiming the image for itself.
+func TestRetriedBuildKeepsTheFirstBuildsStartAndBuilder(t *testing.T) {
+	f, e, c, d := bvBuild(t, "amd64")
+	f.pushOnBuild(d, imageOf(e.ExecutionID, "v1", e.Arch))
+	first := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	c.Now = func() time.Time { return first }
+	e.Builder = "arn:aws:codebuild:" + e.Region + ":" + mototest.Account + ":build/evergreen-build:first"
+	if err := Build(context.Background(), e, c, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	c.Now = func() time.Time { return first.Add(2 * time.Hour) }
+	want := e.Builder
+	e.Builder = strings.Replace(e.Builder, "first", "retry", 1)
+	if err := Build(context.Background(), e, c, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	var rec records.Build
+	if !f.getJSON(records.BuildKey(e.ExecutionID, e.Runtime, e.Version, e.Arch), &rec) {
+		t.Fatal("no Build record")
+	}
+	if rec.StartedAt != records.Time(first) || rec.Builder != want {
+		t.Errorf("after the retry the record says started %s by %s, want %s by %s", rec.StartedAt, rec.Builder, records.Time(first), want)
 	}
 }
 

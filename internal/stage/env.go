@@ -62,6 +62,12 @@ type Env struct {
 	BuildID                  string
 	Releases                 []string // Report: <runtime>/<version>, list order
 	ChangesTopic, AlertTopic string
+	// Builder names the build that runs the stage, for provenance: the
+	// CodeBuild build's ARN (CODEBUILD_BUILD_ARN), or the GitHub workflow
+	// run's URL; SourceRepository is where the source came from
+	// (CODEBUILD_SOURCE_REPO_URL, or the GitHub repository), empty when the
+	// build does not say.
+	Builder, SourceRepository string
 	// SourceDir is where the source artifact is (CODEBUILD_SRC_DIR, or the
 	// working directory): runtimes/<runtime>/ and buildspecs/inventory.sh.
 	SourceDir string
@@ -72,30 +78,38 @@ type Env struct {
 func EnvFromOS() (Env, error) {
 	g := os.Getenv
 	e := Env{
-		ExecutionID:     g("PIPELINE_EXECUTION_ID"),
-		SourceRevision:  g("SOURCE_REVISION"),
-		Registry:        g("REGISTRY"),
-		Region:          g("AWS_REGION"),
-		RecordsBucket:   g("RECORDS_BUCKET"),
-		Runtime:         g("RUNTIME"),
-		Repository:      g("REPOSITORY"),
-		Version:         g("VERSION"),
-		Arch:            g("ARCH"),
-		Architectures:   strings.Fields(g("ARCHITECTURES")),
-		BaseImage:       g("BASE_IMAGE"),
-		BaseRegistry:    g("BASE_REGISTRY"),
-		MetricNamespace: g("METRIC_NAMESPACE"),
-		StackName:       g("STACK_NAME"),
-		ParameterPrefix: g("PARAMETER_PREFIX"),
-		Gate:            g("VULNERABILITY_GATE"),
-		Signing:         g("SIGNING") == "true",
-		Enhanced:        g("ENHANCED_SCANNING") == "true",
-		BuildID:         g("CODEBUILD_BUILD_ID"),
-		Releases:        strings.Fields(g("RELEASES")),
-		ChangesTopic:    g("CHANGES_TOPIC_ARN"),
-		AlertTopic:      g("ALERT_TOPIC_ARN"),
-		SourceDir:       g("CODEBUILD_SRC_DIR"),
-		ScanPoll:        15 * time.Second,
+		ExecutionID:      g("PIPELINE_EXECUTION_ID"),
+		SourceRevision:   g("SOURCE_REVISION"),
+		Registry:         g("REGISTRY"),
+		Region:           g("AWS_REGION"),
+		RecordsBucket:    g("RECORDS_BUCKET"),
+		Runtime:          g("RUNTIME"),
+		Repository:       g("REPOSITORY"),
+		Version:          g("VERSION"),
+		Arch:             g("ARCH"),
+		Architectures:    strings.Fields(g("ARCHITECTURES")),
+		BaseImage:        g("BASE_IMAGE"),
+		BaseRegistry:     g("BASE_REGISTRY"),
+		MetricNamespace:  g("METRIC_NAMESPACE"),
+		StackName:        g("STACK_NAME"),
+		ParameterPrefix:  g("PARAMETER_PREFIX"),
+		Gate:             g("VULNERABILITY_GATE"),
+		Signing:          g("SIGNING") == "true",
+		Enhanced:         g("ENHANCED_SCANNING") == "true",
+		BuildID:          g("CODEBUILD_BUILD_ID"),
+		Releases:         strings.Fields(g("RELEASES")),
+		ChangesTopic:     g("CHANGES_TOPIC_ARN"),
+		AlertTopic:       g("ALERT_TOPIC_ARN"),
+		SourceDir:        g("CODEBUILD_SRC_DIR"),
+		ScanPoll:         15 * time.Second,
+		Builder:          g("CODEBUILD_BUILD_ARN"),
+		SourceRepository: g("CODEBUILD_SOURCE_REPO_URL"),
+	}
+	// GitHub Actions' default variables name the run and the repository.
+	if run := g("GITHUB_RUN_ID"); e.Builder == "" && run != "" {
+		repo := g("GITHUB_SERVER_URL") + "/" + g("GITHUB_REPOSITORY")
+		e.Builder = repo + "/actions/runs/" + run + "/attempts/" + g("GITHUB_RUN_ATTEMPT")
+		e.SourceRepository = "git+" + repo
 	}
 	if e.SourceDir == "" {
 		e.SourceDir = "."
