@@ -123,9 +123,9 @@ type Build struct {
 	PushedAt       string `json:"pushedAt"`
 	BuildID        string `json:"buildId"`
 	// StartedAt, Builder and SourceRepository are for the provenance:
-	// when the build began, which build it was (a CodeBuild build ARN or
-	// a GitHub workflow run URL) and where its source came from. Absent
-	// from records written before provenance existed.
+	// when the build began, who built (the CodeBuild project's ARN or the
+	// GitHub workflow) and where the source came from. Absent from
+	// records written before provenance existed.
 	StartedAt        string `json:"startedAt,omitempty"`
 	Builder          string `json:"builder,omitempty"`
 	SourceRepository string `json:"sourceRepository,omitempty"`

@@ -62,11 +62,11 @@ type Env struct {
 	BuildID                  string
 	Releases                 []string // Report: <runtime>/<version>, list order
 	ChangesTopic, AlertTopic string
-	// Builder names the build that runs the stage, for provenance: the
-	// CodeBuild build's ARN (CODEBUILD_BUILD_ARN), or the GitHub workflow
-	// run's URL; SourceRepository is where the source came from
-	// (CODEBUILD_SOURCE_REPO_URL, or the GitHub repository), empty when the
-	// build does not say.
+	// Builder is who builds, for provenance: the CodeBuild project's ARN
+	// (from CODEBUILD_BUILD_ARN), or the GitHub workflow at its ref
+	// (GITHUB_WORKFLOW_REF); SourceRepository is where the source came
+	// from (CODEBUILD_SOURCE_REPO_URL, or the GitHub repository), empty
+	// when the build does not say. On GitHub, BuildID is the run's URL.
 	Builder, SourceRepository string
 	// SourceDir is where the source artifact is (CODEBUILD_SRC_DIR, or the
 	// working directory): runtimes/<runtime>/ and buildspecs/inventory.sh.
@@ -102,14 +102,18 @@ func EnvFromOS() (Env, error) {
 		AlertTopic:       g("ALERT_TOPIC_ARN"),
 		SourceDir:        g("CODEBUILD_SRC_DIR"),
 		ScanPoll:         15 * time.Second,
-		Builder:          g("CODEBUILD_BUILD_ARN"),
+		Builder:          codeBuildProject(g("CODEBUILD_BUILD_ARN")),
 		SourceRepository: g("CODEBUILD_SOURCE_REPO_URL"),
 	}
-	// GitHub Actions' default variables name the run and the repository.
-	if run := g("GITHUB_RUN_ID"); e.Builder == "" && run != "" {
-		repo := g("GITHUB_SERVER_URL") + "/" + g("GITHUB_REPOSITORY")
-		e.Builder = repo + "/actions/runs/" + run + "/attempts/" + g("GITHUB_RUN_ATTEMPT")
-		e.SourceRepository = "git+" + repo
+	// GitHub Actions' default variables name the workflow, the run and
+	// the repository.
+	if ref := g("GITHUB_WORKFLOW_REF"); e.Builder == "" && ref != "" {
+		server := g("GITHUB_SERVER_URL")
+		e.Builder = server + "/" + ref
+		e.SourceRepository = "git+" + server + "/" + g("GITHUB_REPOSITORY")
+		if e.BuildID == "" {
+			e.BuildID = server + "/" + g("GITHUB_REPOSITORY") + "/actions/runs/" + g("GITHUB_RUN_ID") + "/attempts/" + g("GITHUB_RUN_ATTEMPT")
+		}
 	}
 	if e.SourceDir == "" {
 		e.SourceDir = "."
@@ -132,6 +136,18 @@ func EnvFromOS() (Env, error) {
 		return e, fmt.Errorf("PIPELINE_EXECUTION_ID is not set: start this build from the pipeline (it passes PIPELINE_EXECUTION_ID to every build)")
 	}
 	return e, nil
+}
+
+// codeBuildProject is the project ARN of a CodeBuild build ARN,
+// arn:<partition>:codebuild:<region>:<account>:build/<project>:<build id>:
+// the builder is the project, the build one of its runs.
+func codeBuildProject(buildARN string) string {
+	head, rest, ok := strings.Cut(buildARN, ":build/")
+	if !ok {
+		return buildARN
+	}
+	project, _, _ := strings.Cut(rest, ":")
+	return head + ":project/" + project
 }
 
 // require fails naming every variable of names that is empty.
