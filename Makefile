@@ -79,10 +79,14 @@ generate:
 # commit before make synth or make deploy (the default source deploys
 # committed files only).
 #   make runtime NAME=go BASE=golang VERSIONS="1.25 1.26" VERSION_CMD="go version"
+#   make runtime NAME=java BASE=eclipse-temurin VERSIONS="21 25" VARIANT=noble VERSION_CMD="java -version"
+# VARIANT (default trixie) is the base's tag after the version: a release
+# (noble, alpine3.22) or a template ("{version}-jdk-noble"); FAMILY (debian,
+# ubuntu, alpine) only when the variant names no release the tool knows.
 # The values reach the command through the environment (make exports its
 # command-line variables), so quotes in them need no escaping here.
 runtime:
-	@go run ./cmd/newruntime -name "$$NAME" -base "$$BASE" -versions "$$VERSIONS" -version-cmd "$$VERSION_CMD"
+	@go run ./cmd/newruntime -name "$$NAME" -base "$$BASE" -versions "$$VERSIONS" -version-cmd "$$VERSION_CMD" -variant "$$VARIANT" -family "$$FAMILY"
 
 # Time cdk synth of the default app, a 60-version list and a 1-resource Go app.
 bench: setup-synth

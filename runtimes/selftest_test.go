@@ -44,7 +44,13 @@ func missingTool(t *testing.T, format string, args ...any) {
 // runtimeDirs lists the folders here that hold a Dockerfile.
 func runtimeDirs(t *testing.T) []string {
 	t.Helper()
-	entries, err := os.ReadDir(".")
+	return runtimeDirsIn(t, ".")
+}
+
+// runtimeDirsIn lists the folders of dir that hold a Dockerfile.
+func runtimeDirsIn(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +59,7 @@ func runtimeDirs(t *testing.T) []string {
 		if !e.IsDir() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(e.Name(), "Dockerfile")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), "Dockerfile")); err == nil {
 			dirs = append(dirs, e.Name())
 		}
 	}
@@ -284,20 +290,101 @@ func TestSelfTestsPassShellcheck(t *testing.T) {
 	}
 }
 
-// The Dockerfiles' side of the contract with the pipeline.
+// contractLists are the runtime lists whose folders must follow the
+// contract: the default list, and one runtime of each distribution family as
+// the scaffold writes it (testdata/runtimes/families, which internal/scaffold
+// proves is what it writes today).
+var contractLists = []string{"runtimes.yaml", "../testdata/runtimes/families/runtimes.yaml"}
+
+// The Dockerfiles' side of the contract with the pipeline
+// (docs/runtime-contract.md), for each runtime of each list, by its
+// variant's family.
 func TestDockerfilesFollowTheContract(t *testing.T) {
+	for _, listPath := range contractLists {
+		problems := contractProblems(t, listPath)
+		abs, err := filepath.Abs(filepath.Dir(listPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range runtimeDirsIn(t, filepath.Dir(listPath)) {
+			t.Run(filepath.Base(abs)+"/"+name, func(t *testing.T) {
+				for _, p := range problems[name] {
+					t.Error(p)
+				}
+			})
+		}
+	}
+}
+
+// TestContractRefusesAnotherFamilysDockerfile: the contract is the
+// variant's, so a Dockerfile written for another family fails it, by each
+// rule it breaks.
+func TestContractRefusesAnotherFamilysDockerfile(t *testing.T) {
+	src := "../testdata/runtimes/families"
+	l := load(t, filepath.Join(src, "runtimes.yaml"))
+	byFamily := map[runtimes.Family]string{}
+	for _, rt := range l.Runtimes {
+		byFamily[rt.Variant.Family] = rt.Name
+	}
+	for _, swap := range [][2]runtimes.Family{{runtimes.Ubuntu, runtimes.Debian}, {runtimes.Alpine, runtimes.Ubuntu}, {runtimes.Debian, runtimes.Alpine}} {
+		victim, donor := byFamily[swap[0]], byFamily[swap[1]]
+		if victim == "" || donor == "" {
+			t.Fatalf("the families list has no %s or no %s runtime", swap[0], swap[1])
+		}
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+		df, err := os.ReadFile(filepath.Join(src, donor, "Dockerfile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, victim, "Dockerfile"), df, 0o644)
+		got := strings.Join(contractProblems(t, filepath.Join(dir, "runtimes.yaml"))[victim], "\n")
+		var rt runtimes.Runtime
+		for _, r := range l.Runtimes {
+			if r.Name == victim {
+				rt = r
+			}
+		}
+		tag, _, _ := rt.Variant.FromTag()
+		wants := []string{"FROM is ", "want \"FROM ${BASE_REGISTRY}/${BASE_IMAGE}:" + tag + "\"", "instructions before FROM", "org.opencontainers.image.base.name"}
+		if swap[0].PackageManager() != swap[1].PackageManager() {
+			wants = append(wants, "the Dockerfile runs "+swap[1].PackageManager(), "Dockerfile lacks")
+		}
+		for _, want := range wants {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s's Dockerfile in %s (%s): the problems do not say %q:\n%s", donor, victim, swap[0], want, got)
+			}
+		}
+	}
+}
+
+// contractProblems checks each runtime folder next to the list at listPath
+// against the contract and returns what is wrong, by folder.
+func contractProblems(t *testing.T, listPath string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
 	// A listed runtime's defaults are its base registry and image, so that a
 	// plain `docker build` builds what the pipeline builds; a folder the list
-	// does not name yet may default to any image.
+	// does not name yet may default to any image, on the default variant.
 	listed := map[string]runtimes.Runtime{}
-	for _, rt := range load(t, "runtimes.yaml").Runtimes {
+	for _, rt := range load(t, listPath).Runtimes {
 		listed[rt.Name] = rt
 	}
-	for _, name := range runtimeDirs(t) {
-		t.Run(name, func(t *testing.T) {
-			src, err := os.ReadFile(filepath.Join(name, "Dockerfile"))
+	dir := filepath.Dir(listPath)
+	defaultVariant, err := runtimes.ParseVariant(runtimes.DefaultVariant, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range runtimeDirsIn(t, dir) {
+		fail := func(format string, args ...any) { out[name] = append(out[name], fmt.Sprintf(format, args...)) }
+		func() {
+			folder := filepath.Join(dir, name)
+			src, err := os.ReadFile(filepath.Join(folder, "Dockerfile"))
 			if err != nil {
-				t.Fatal(err)
+				fail("%v", err)
+				return
 			}
 			var instr []string // instructions, continuation lines joined, comments dropped
 			cur := ""
@@ -321,7 +408,7 @@ func TestDockerfilesFollowTheContract(t *testing.T) {
 			for i, in := range instr {
 				if strings.HasPrefix(strings.ToUpper(in), "FROM ") {
 					if fromAt >= 0 {
-						t.Errorf("more than one FROM: %q", in)
+						fail("more than one FROM: %q", in)
 					}
 					fromAt = i
 				} else if fromAt < 0 {
@@ -329,57 +416,76 @@ func TestDockerfilesFollowTheContract(t *testing.T) {
 				}
 			}
 			if fromAt < 0 {
-				t.Fatal("no FROM")
-			}
-			if got, want := instr[fromAt], "FROM ${BASE_REGISTRY}/${BASE_IMAGE}:${VERSION}-${DEBIAN_RELEASE}"; got != want {
-				t.Errorf("FROM is %q, want %q", got, want)
+				fail("no FROM")
+				return
 			}
 			rt, ok := listed[name]
 			if !ok {
-				rt = runtimes.Runtime{BaseRegistry: runtimes.DefaultBaseRegistry, BaseImage: "<any>"}
+				rt = runtimes.Runtime{BaseRegistry: runtimes.DefaultBaseRegistry, BaseImage: "<any>", Variant: defaultVariant}
 				if len(beforeFrom) > 1 && strings.HasPrefix(beforeFrom[1], "ARG BASE_IMAGE=") {
 					rt.BaseImage = strings.TrimPrefix(beforeFrom[1], "ARG BASE_IMAGE=")
 				}
+			}
+			tag, releaseArg, releaseDefault := rt.Variant.FromTag()
+			from := "${BASE_REGISTRY}/${BASE_IMAGE}:" + tag
+			if got, want := instr[fromAt], "FROM "+from; got != want {
+				fail("FROM is %q, want %q (the variant %s of the list)", got, want, rt.Variant.Tag)
 			}
 			wantArgs := []string{
 				"ARG BASE_REGISTRY=" + rt.BaseRegistry,
 				"ARG BASE_IMAGE=" + rt.BaseImage,
 				"ARG VERSION",
-				"ARG DEBIAN_RELEASE=trixie",
+			}
+			if releaseArg != "" {
+				wantArgs = append(wantArgs, "ARG "+releaseArg+"="+releaseDefault)
 			}
 			if strings.Join(beforeFrom, "\n") != strings.Join(wantArgs, "\n") {
-				t.Errorf("instructions before FROM:\n%s\nwant:\n%s", strings.Join(beforeFrom, "\n"), strings.Join(wantArgs, "\n"))
+				fail("instructions before FROM:\n%s\nwant:\n%s", strings.Join(beforeFrom, "\n"), strings.Join(wantArgs, "\n"))
 			}
 			all := strings.Join(instr, "\n")
-			for _, want := range []string{
-				"DEBIAN_FRONTEND=noninteractive",
-				"apt-get update",
-				"apt-get dist-upgrade -y --no-install-recommends",
-				"rm -rf /var/lib/apt/lists/*",
+			want := []string{
 				"chmod 0755 /usr/local/bin/self-test",
 				// Verify reads the base image's digest through this label
 				// (the inventory's base), so it must name the FROM exactly.
-				`org.opencontainers.image.base.name="${BASE_REGISTRY}/${BASE_IMAGE}:${VERSION}-${DEBIAN_RELEASE}"`,
-			} {
-				if !strings.Contains(all, want) {
-					t.Errorf("Dockerfile lacks %q", want)
+				`org.opencontainers.image.base.name="` + from + `"`,
+			}
+			var foreign string // the other family's package manager
+			switch rt.Variant.Family.PackageManager() {
+			case "apt":
+				want = append(want, "DEBIAN_FRONTEND=noninteractive", "apt-get update",
+					"apt-get dist-upgrade -y --no-install-recommends",
+					"-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold",
+					"rm -rf /var/lib/apt/lists/*")
+				foreign = "apk"
+			case "apk":
+				want = append(want, "apk upgrade --no-cache")
+				foreign = "apt-get"
+			default:
+				fail("family %s has no patch step in this test", rt.Variant.Family)
+			}
+			for _, w := range want {
+				if !strings.Contains(all, w) {
+					fail("Dockerfile lacks %q (%s)", w, rt.Variant.Family)
 				}
+			}
+			if regexp.MustCompile(`(^|[\s;&|])` + foreign + `\s`).MatchString(all) {
+				fail("the Dockerfile runs %s on %s %s: patch with %s", foreign, rt.Variant.Family, rt.Variant.Release, rt.Variant.Family.PackageManager())
 			}
 			copied := false
 			for _, in := range instr[fromAt:] {
 				up := strings.ToUpper(in)
 				if strings.HasPrefix(up, "CMD ") || strings.HasPrefix(up, "ENTRYPOINT ") {
-					t.Errorf("%q: keep the base image's CMD and ENTRYPOINT", in)
+					fail("%q: keep the base image's CMD and ENTRYPOINT", in)
 				}
 				if strings.HasPrefix(up, "COPY ") || strings.HasPrefix(up, "ADD ") {
 					f := strings.Fields(in)
 					if strings.HasPrefix(f[1], "--") {
-						t.Errorf("%q: no COPY flags (Debian 12's buildah must build this file)", in)
+						fail("%q: no COPY flags (Debian 12's buildah must build this file)", in)
 						continue
 					}
 					for _, src := range f[1 : len(f)-1] {
-						if _, err := os.Stat(filepath.Join(name, src)); err != nil {
-							t.Errorf("%q copies %s, which is not in the build context: %v", in, src, err)
+						if _, err := os.Stat(filepath.Join(folder, src)); err != nil {
+							fail("%q copies %s, which is not in the build context: %v", in, src, err)
 						}
 					}
 					if f[len(f)-1] == "/usr/local/bin/" && strings.Contains(in, " self-test ") {
@@ -388,17 +494,18 @@ func TestDockerfilesFollowTheContract(t *testing.T) {
 				}
 			}
 			if !copied {
-				t.Error("no COPY of self-test to /usr/local/bin/")
+				fail("no COPY of self-test to /usr/local/bin/")
 			}
 			if name == "node-ci-cd" {
 				for _, pkg := range []string{"git", "awscli", "jq", "zip", "unzip"} {
 					if !regexp.MustCompile(`apt-get install -y --no-install-recommends [^;&]*\b` + pkg + `\b`).MatchString(all) {
-						t.Errorf("node-ci-cd does not apt-get install %s", pkg)
+						fail("node-ci-cd does not apt-get install %s", pkg)
 					}
 				}
 			}
-		})
+		}()
 	}
+	return out
 }
 
 // ---------------------------------------------------------------------------

@@ -219,20 +219,36 @@ func dedupe(scripts []*script) []*script {
 	return out
 }
 
-// selfTests lists runtimes/*/self-test, relative to the repository root.
-func selfTests(t *testing.T) []string {
+// runtimeFolders are the runtime folders the linters check: the default
+// list's, and one runtime of each distribution family as the scaffold writes
+// it (testdata/runtimes/families).
+var runtimeFolders = []string{"runtimes", filepath.Join("testdata", "runtimes", "families")}
+
+// runtimeFiles lists <folder>/*/<name> of every runtime folder, relative to
+// the repository root; each folder must have at least one.
+func runtimeFiles(t *testing.T, name string) []string {
 	t.Helper()
-	matches, err := filepath.Glob(filepath.Join(repoRoot, "runtimes", "*", "self-test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(matches) == 0 {
-		t.Fatal("no runtimes/*/self-test found")
+	var matches []string
+	for _, f := range runtimeFolders {
+		m, err := filepath.Glob(filepath.Join(repoRoot, f, "*", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) == 0 {
+			t.Fatalf("no %s/*/%s found", f, name)
+		}
+		matches = append(matches, m...)
 	}
 	for i, m := range matches {
 		matches[i], _ = filepath.Rel(repoRoot, m)
 	}
 	return matches
+}
+
+// selfTests lists the runtimes' self-tests, relative to the repository root.
+func selfTests(t *testing.T) []string {
+	t.Helper()
+	return runtimeFiles(t, "self-test")
 }
 
 // TestShellcheck lints every command of every buildspec the app inlines (the

@@ -3,6 +3,7 @@
 // contract (docs/runtime-contract.md). `make runtime` runs it:
 //
 //	make runtime NAME=go BASE=golang VERSIONS="1.25 1.26" VERSION_CMD="go version"
+//	make runtime NAME=java BASE=eclipse-temurin VERSIONS="21 25" VARIANT=noble VERSION_CMD="java -version"
 //	go run ./cmd/newruntime -name go -base golang -versions "1.25 1.26" -version-cmd "go version"
 //
 // Nothing is written unless the list, with the new entry, is valid.
@@ -26,6 +27,8 @@ func main() {
 	flag.StringVar(&r.BaseImage, "base", "", "image in the base registry, e.g. golang (BASE)")
 	flag.StringVar(&versions, "versions", "", `versions, separated by spaces or commas, e.g. "1.25 1.26" (VERSIONS)`)
 	flag.StringVar(&r.VersionCmd, "version-cmd", "", `command that prints the version in the image (VERSION_CMD; default "<name> --version")`)
+	flag.StringVar(&r.Variant, "variant", "", `the base image's variant: a release (noble, alpine3.22, bookworm-slim) or a tag template ("{version}-jdk-noble") (VARIANT; default `+runtimes.DefaultVariant+`)`)
+	flag.StringVar(&r.Family, "family", "", "debian, ubuntu or alpine, when the variant names no release this tool knows (FAMILY)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "newruntime: unexpected arguments %q; use the flags (see -h)\n", flag.Args())

@@ -9,12 +9,14 @@ package scaffold
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -32,6 +34,14 @@ type Runtime struct {
 	// VersionCmd prints the runtime's version inside the image; empty means
 	// "<Name> --version".
 	VersionCmd string
+	// Variant is the base image's variant as the list writes it ("noble",
+	// "alpine3.22", "{version}-jdk-noble"); empty means the list's default
+	// (runtimes.DefaultVariant). It decides the Dockerfile's FROM, its
+	// release argument and its patch step (apt or apk).
+	Variant string
+	// Family is the distribution family, needed only when the variant names
+	// no release runtimes.ParseVariant knows ("slim").
+	Family string
 }
 
 // File is one file of the new runtime's folder.
@@ -119,6 +129,14 @@ func Prepare(listPath string, r Runtime) (*Plan, error) {
 	if strings.ContainsAny(r.VersionCmd, "\n\r") || strings.TrimSpace(r.VersionCmd) != r.VersionCmd {
 		problem("VERSION_CMD", `give one command line without leading or trailing spaces, e.g. VERSION_CMD="go version"`, "%q is not a single command line", r.VersionCmd)
 	}
+	variant, err := runtimes.ParseVariant(cmp.Or(r.Variant, runtimes.DefaultVariant), runtimes.Family(r.Family))
+	if err != nil {
+		entry := "VARIANT"
+		if r.Family != "" && !slices.Contains(runtimes.Families, runtimes.Family(r.Family)) {
+			entry = "FAMILY"
+		}
+		problem(entry, `name a release (VARIANT=noble, VARIANT=alpine3.22, default trixie) or a tag template (VARIANT="{version}-jdk-noble"), and FAMILY=debian, ubuntu or alpine when the release is not one this tool knows`, "%v", err)
+	}
 
 	data, err := os.ReadFile(listPath)
 	if err != nil {
@@ -142,7 +160,7 @@ func Prepare(listPath string, r Runtime) (*Plan, error) {
 		}
 	}
 	// Without these, the new list says nothing more; with them, it may.
-	if r.Name == "" || r.BaseImage == "" || len(r.Versions) == 0 || len(list.Runtimes) == 0 || hasEntry(e, "NAME") {
+	if r.Name == "" || r.BaseImage == "" || len(r.Versions) == 0 || len(list.Runtimes) == 0 || hasEntry(e, "NAME") || hasEntry(e, "VARIANT") || hasEntry(e, "FAMILY") {
 		return nil, e
 	}
 
@@ -155,7 +173,7 @@ func Prepare(listPath string, r Runtime) (*Plan, error) {
 	e.FirstLine = bytes.Count(newList, []byte("\n")) + 1
 	newList = append(newList, entry...)
 
-	files, err := render(r)
+	files, err := render(r, variant)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +321,16 @@ func entryText(list []byte, r Runtime) ([]byte, error) {
 	fmt.Fprintf(&b, "%s- name: %s\n", indent, scalar(r.Name))
 	fmt.Fprintf(&b, "%s  versions: [%s]\n", indent, strings.Join(quoted, ", "))
 	fmt.Fprintf(&b, "%s  base-image: %s\n", indent, scalar(r.BaseImage))
+	// variant and family only where the list's default or the variant
+	// itself would not say the same.
+	if r.Variant != "" && r.Variant != runtimes.DefaultVariant {
+		fmt.Fprintf(&b, "%s  variant: %s\n", indent, scalar(r.Variant))
+	}
+	if r.Family != "" {
+		if v, err := runtimes.ParseVariant(cmp.Or(r.Variant, runtimes.DefaultVariant), ""); err != nil || string(v.Family) != r.Family {
+			fmt.Fprintf(&b, "%s  family: %s\n", indent, scalar(r.Family))
+		}
+	}
 	return b.Bytes(), nil
 }
 
@@ -321,13 +349,52 @@ func shquote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func render(r Runtime) ([]File, error) {
+// familyNames are the families as the generated comments name them.
+var familyNames = map[runtimes.Family]string{runtimes.Debian: "Debian", runtimes.Ubuntu: "Ubuntu", runtimes.Alpine: "Alpine"}
+
+// shells are what a family's /bin/sh is, for the self-test's header: the
+// generated self-test keeps to what all of them offer.
+var shells = map[runtimes.Family]string{runtimes.Debian: "dash", runtimes.Ubuntu: "dash", runtimes.Alpine: "busybox's ash"}
+
+// Files are the Dockerfile and self-test Add writes for r, without the list:
+// what a runtime's folder holds when `make runtime` wrote it.
+func Files(r Runtime) ([]File, error) {
+	if len(r.Versions) == 0 {
+		return nil, errors.New("no versions")
+	}
+	if r.VersionCmd == "" {
+		r.VersionCmd = r.Name + " --version"
+	}
+	v, err := runtimes.ParseVariant(cmp.Or(r.Variant, runtimes.DefaultVariant), runtimes.Family(r.Family))
+	if err != nil {
+		return nil, err
+	}
+	return render(r, v)
+}
+
+func render(r Runtime, v runtimes.Variant) ([]File, error) {
+	tag, releaseArg, releaseDefault := v.FromTag()
+	release := ""
+	if releaseArg != "" {
+		release = "${" + releaseArg + "}"
+	}
 	data := struct {
 		Runtime
 		BaseRegistry string
 		Example      string
 		VersionsText string
-	}{r, runtimes.DefaultBaseRegistry, r.Versions[len(r.Versions)-1], strings.Join(r.Versions, ", ")}
+		// FromRef is the FROM's image, and the base.name label's.
+		FromRef                    string
+		ReleaseArg, ReleaseDefault string
+		// Release is the release argument as the description label
+		// expands it, empty when the tag names no release.
+		Release    string
+		FamilyName string
+		Apk        bool
+		Shell      string
+	}{r, runtimes.DefaultBaseRegistry, r.Versions[len(r.Versions)-1], strings.Join(r.Versions, ", "),
+		"${BASE_REGISTRY}/${BASE_IMAGE}:" + tag, releaseArg, releaseDefault, release,
+		familyNames[v.Family], v.Family.PackageManager() == "apk", shells[v.Family]}
 	funcs := template.FuncMap{"shquote": shquote}
 	var files []File
 	for _, f := range []struct {

@@ -376,7 +376,12 @@ func TestVersionCommand(t *testing.T) {
 // The generated files pass the linters that `make test` runs on every
 // runtime folder; the round trip runs the contract tests on them.
 func TestGeneratedFilesLintClean(t *testing.T) {
-	dir := scaffolded(t, golang)
+	for _, r := range []scaffold.Runtime{golang, temurin, renamed(alpineNode, "alpine-node")} {
+		t.Run(r.Name, func(t *testing.T) { lintClean(t, scaffolded(t, r)) })
+	}
+}
+
+func lintClean(t *testing.T, dir string) {
 	for _, c := range []struct {
 		tool string
 		dirs []string
