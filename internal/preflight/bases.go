@@ -29,6 +29,10 @@ type BaseRef struct {
 	Runtime, Version string
 	Ref              string
 	Architectures    []runtimes.Arch
+	// Listed is the base the list's variant names for the version
+	// (Runtime.BaseRef): Verify, the inventory and end of life read the
+	// image as that variant's, so a FROM that pulls another fails.
+	Listed string
 }
 
 var (
@@ -52,7 +56,7 @@ func BaseRefs(list *runtimes.List) ([]BaseRef, error) {
 			if err != nil {
 				return nil, err
 			}
-			refs = append(refs, BaseRef{Runtime: rt.Name, Version: v, Ref: ref, Architectures: rt.Architectures})
+			refs = append(refs, BaseRef{Runtime: rt.Name, Version: v, Ref: ref, Architectures: rt.Architectures, Listed: rt.BaseRef(v)})
 		}
 	}
 	return refs, nil
@@ -109,6 +113,11 @@ func CheckBases(ctx context.Context, refs []BaseRef, opts ...name.Option) []Resu
 	var out []Result
 	for _, b := range refs {
 		what := b.Runtime + " " + b.Version
+		if b.Listed != "" && b.Listed != b.Ref {
+			out = append(out, Result{Fail, "base image", fmt.Sprintf("%s: the Dockerfile's FROM pulls %s, but the list's variant names %s", what, b.Ref, b.Listed),
+				"write the FROM and its release ARG as the variant's (docs/runtime-contract.md; make runtime writes them), or change the runtime's variant in the list"})
+			continue
+		}
 		ref, err := name.ParseReference(b.Ref, opts...)
 		if err != nil {
 			out = append(out, Result{Fail, "base image", fmt.Sprintf("%s: %q is not an image reference: %v", what, b.Ref, err), "fix the runtime's base-registry, base-image or Dockerfile"})
