@@ -25,7 +25,8 @@ import (
 )
 
 // stageTimeouts are per build. Build pulls a base image, upgrades the OS and
-// pushes; Verify pulls and runs a self-test; Publish only moves manifests.
+// pushes; Verify pulls and runs a self-test; Publish moves manifests and pushes
+// the evidence (small documents, no image layer).
 // Tool compiles the binary for two architectures (about 4 minutes cold on
 // 2 cores, plus the toolchain download when go.mod pins a newer Go than
 // the image's).
@@ -509,13 +510,21 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
 			}))
 		}
 	case buildspecs.Publish:
-		// manifests and tags only: no layer upload, no layer download
+		// Manifests and tags, and the evidence: each document is a blob
+		// pushed through the registry API (the layer upload actions, the
+		// existence check before them), then a referrer manifest
+		// (PutImage); listing referrers is BatchGetImage (ListImageReferrers
+		// API reference). Never a layer download: Publish reads no image.
 		actions = []string{
+			"ecr:BatchCheckLayerAvailability",
 			"ecr:BatchDeleteImage",
 			"ecr:BatchGetImage",
+			"ecr:CompleteLayerUpload",
 			"ecr:DescribeImages",
+			"ecr:InitiateLayerUpload",
 			"ecr:ListImages",
 			"ecr:PutImage",
+			"ecr:UploadLayerPart",
 		}
 	}
 	if len(actions) > 0 {
@@ -609,8 +618,9 @@ func grantStage(role awsiam.Role, st buildspecs.Stage, a stageAccess) {
 			Resources: &[]*string{a.Changes.TopicArn(), a.Alerts.TopicArn()},
 		}))
 	}
-	if st == buildspecs.Build || st == buildspecs.Verify {
-		// docker login; ECR offers no resource-level permission for it.
+	if st == buildspecs.Build || st == buildspecs.Verify || st == buildspecs.Publish {
+		// docker login (Publish: the registry API login that pushes the
+		// evidence); ECR offers no resource-level permission for it.
 		role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String(title(st) + "DockerLogin"),
 			Actions:   jsii.Strings("ecr:GetAuthorizationToken"),

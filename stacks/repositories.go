@@ -8,6 +8,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/internal/referrers"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -29,6 +30,10 @@ type Repositories struct {
 }
 
 // pullActions are what a consumer needs to pull an image and nothing more.
+// They are also what evergreen verify needs: listing an image's referrers
+// (the Referrers API, or ListImageReferrers) is authorized as
+// ecr:BatchGetImage, and a referrer's document is a blob
+// (GetDownloadUrlForLayer).
 var pullActions = []string{
 	"ecr:BatchCheckLayerAvailability",
 	"ecr:BatchGetImage",
@@ -88,6 +93,12 @@ func NewRepositories(scope constructs.Construct, id string, p *RepositoriesProps
 // Untagged images are yesterday's per-architecture images, still referenced by
 // dated indexes: they are kept longer than any dated tag can live, counted
 // from the Build that pushed them, so no dated index loses a child.
+//
+// Evidence (SBOM, provenance, the publish verdict) is attached as referrers,
+// which ECR deletes within 24 hours of their subject. The current evidence
+// is tagged and kept like the published tags; superseded evidence is
+// untagged and was pushed after its subject, so the untagged rule, if it
+// selects referrers at all, reaches it only after its subject is gone.
 func lifecycleRules(rt *runtimes.Runtime, cfg config.Config) *[]*awsecr.LifecycleRule {
 	var rules []*awsecr.LifecycleRule
 	add := func(r *awsecr.LifecycleRule) {
@@ -110,6 +121,16 @@ func lifecycleRules(rt *runtimes.Runtime, cfg config.Config) *[]*awsecr.Lifecycl
 			MaxImageCount:  jsii.Number(9999),
 		})
 	}
+	// The current evidence of each published image carries a tag named
+	// after the image's moving tag (internal/referrers: ECR does not
+	// document whether the untagged rule selects referrers, so the one
+	// that describes a published image is never left to it).
+	add(&awsecr.LifecycleRule{
+		Description:    jsii.String("Keep the evidence of the published images"),
+		TagStatus:      awsecr.TagStatus_TAGGED,
+		TagPatternList: jsii.Strings(referrers.EvidenceTagPattern),
+		MaxImageCount:  jsii.Number(9999),
+	})
 	add(&awsecr.LifecycleRule{
 		Description:    jsii.String("Retire draft images"),
 		TagStatus:      awsecr.TagStatus_TAGGED,

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,56 @@ func TestECRHostsAreRecognisedInEveryPartition(t *testing.T) {
 		if _, ok := referrers.ECRRegion(host); ok {
 			t.Errorf("%s taken for a private ECR registry", host)
 		}
+	}
+}
+
+func TestEvidenceTagsMatchTheirPatternAndNoImageTag(t *testing.T) {
+	for _, c := range []struct{ subject, artifactType, want string }{
+		{"22-amd64", referrers.ArtifactSBOM, "22-amd64.evidence-sbom"},
+		{"3.13-arm64", referrers.ArtifactProvenance, "3.13-arm64.evidence-provenance"},
+		{"22", referrers.ArtifactVerdict, "22.evidence-verdict"},
+	} {
+		got := referrers.EvidenceTag(c.subject, c.artifactType)
+		if got != c.want {
+			t.Errorf("EvidenceTag(%s, %s) = %s, want %s", c.subject, c.artifactType, got, c.want)
+		}
+		if ok, _ := path.Match(referrers.EvidenceTagPattern, got); !ok {
+			t.Errorf("%s does not match %s", got, referrers.EvidenceTagPattern)
+		}
+		if ok, _ := path.Match(referrers.EvidenceTagPattern, c.subject); ok {
+			t.Errorf("the image tag %s matches the evidence pattern", c.subject)
+		}
+	}
+	for _, image := range []string{"3.13", "3.13-r20261126-0a1b2c3d", "draft-3.13-amd64-11111111-0000-4000-8000-000000000000"} {
+		if ok, _ := path.Match(referrers.EvidenceTagPattern, image); ok {
+			t.Errorf("the image tag %s matches the evidence pattern", image)
+		}
+	}
+}
+
+func TestTaggingEvidenceMovesTheTagToTheNewReferrer(t *testing.T) {
+	ctx := context.Background()
+	repo, subject := pushImage(t, withAPI(t))
+	tag := referrers.EvidenceTag("22-amd64", referrers.ArtifactSBOM)
+	var last v1.Descriptor
+	for _, doc := range []string{`{"serial":1}`, `{"serial":2}`} {
+		d, err := referrers.Attach(ctx, repo, subject, referrers.ArtifactSBOM, []byte(doc), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := referrers.TagEvidence(ctx, repo, d, tag); err != nil {
+			t.Fatal(err)
+		}
+		last = d
+	}
+	got, err := remote.Head(repo.Tag(tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest != last.Digest {
+		t.Errorf("%s points at %s, want the newest evidence %s", tag, got.Digest, last.Digest)
+	}
+	if err := referrers.TagEvidence(ctx, repo, last, tag); err != nil {
+		t.Errorf("tagging again: %v", err)
 	}
 }
