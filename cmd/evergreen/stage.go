@@ -61,6 +61,8 @@ func runStage(ctx context.Context, run stageFunc, std ioStreams) error {
 		return err
 	}
 	return withAWS(ctx, 0, func(ctx context.Context, cfg aws.Config) error {
-		return run(ctx, e, stage.NewClients(cfg, e.RecordsBucket, stage.ExecDocker{}), std.out)
+		c := stage.NewClients(cfg, e.RecordsBucket, stage.ExecDocker{})
+		c.Evidence = stage.RegistryEvidence(c.ECR, e.Registry)
+		return run(ctx, e, c, std.out)
 	})
 }

@@ -71,6 +71,8 @@ type Clients struct {
 	SNS        SNS
 	CloudWatch CloudWatch
 	Docker     Docker
+	// Evidence attaches Publish's documents to what it publishes.
+	Evidence Evidence
 	// Now is the clock (tests move it).
 	Now func() time.Time
 }

@@ -19,10 +19,17 @@ package stage
 //   - CloudWatch: aws-sdk-go-v2's cloudwatch client speaks the Smithy RPCv2
 //     CBOR protocol, which moto 5.2.5 does not answer (PutMetricData fails
 //     to decode its reply): Clients.CloudWatch is a recorder (f.Metrics).
+//   - moto has no registry API (ECR's /v2/ endpoints), where Publish
+//     attaches its evidence: Clients.Evidence logs in with moto's token and
+//     pushes to go-containerregistry's in-memory registry (f.Evidence, the
+//     package's one), which serves the Referrers API.
 
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -38,6 +45,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/mototest"
@@ -87,7 +95,15 @@ type fixture struct {
 	Bucket  string
 	// Metrics records every PutMetricData (see the CloudWatch gap above).
 	Metrics *metricsRecorder
+	// Evidence is the registry host the evidence goes to (see above).
+	Evidence string
 }
+
+// evidenceRegistry is the package's in-memory registry for evidence.
+var evidenceRegistry = sync.OnceValue(func() string {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	return strings.TrimPrefix(srv.URL, "http://")
+})
 
 // metricsRecorder stands in for CloudWatch's PutMetricData.
 type metricsRecorder struct {
@@ -155,8 +171,9 @@ func (w *motoWorld) fixture(t *testing.T, name, version string) *fixture {
 		ScanPoll:        time.Millisecond,
 	}
 	f.Metrics = &metricsRecorder{}
+	f.Evidence = evidenceRegistry()
 	f.Clients = Clients{ECR: w.ECR, Records: records.Store{S3: w.S3, Bucket: f.Bucket}, SSM: w.SSM, SNS: w.SNS,
-		CloudWatch: f.Metrics, Now: time.Now}
+		CloudWatch: f.Metrics, Evidence: RegistryEvidence(w.ECR, f.Evidence), Now: time.Now}
 	return f
 }
 
@@ -226,7 +243,9 @@ func (f *fixture) pushDraft(executionID, arch string, m awsops.Manifest) records
 	}
 	b := records.Build{SchemaVersion: records.SchemaVersion, Stage: "build", ExecutionID: executionID, SourceRevision: f.Env.SourceRevision,
 		Runtime: f.Env.Runtime, Version: f.Env.Version, Arch: arch, Repository: f.Repo, Digest: aws.ToString(d.ImageDigest),
-		MediaType: aws.ToString(d.ImageManifestMediaType), PushedAt: records.Time(aws.ToTime(d.ImagePushedAt)), BuildID: "build:" + arch}
+		MediaType: aws.ToString(d.ImageManifestMediaType), PushedAt: records.Time(aws.ToTime(d.ImagePushedAt)), BuildID: "build:" + arch,
+		StartedAt: records.Time(aws.ToTime(d.ImagePushedAt).Add(-3 * time.Minute)), Builder: "arn:aws:codebuild:" + testRegion + ":" + mototest.Account + ":project/build",
+		SourceRepository: "arn:aws:s3:::source/source.zip"}
 	if b.Digest != m.Digest {
 		f.t.Fatalf("moto D1: %s:%s has digest %s, not the manifest's sha256 %s", f.Repo, tag, b.Digest, m.Digest)
 	}

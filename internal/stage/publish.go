@@ -295,21 +295,9 @@ func (p *publisher) run(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, a := range e.Architectures {
-		tag := p.archTag(a)
-		if err := p.write(e.Repository+":"+tag, func() (bool, error) { return p.im.putTag(ctx, tag, set[a]) }); err != nil {
-			return p.fail("%v", err)
-		}
-	}
-	if err := p.write(e.Repository+":"+e.Version, func() (bool, error) { return p.im.putTag(ctx, e.Version, index) }); err != nil {
-		return p.fail("%v", err)
-	}
 	images := map[string]string{}
 	for _, a := range e.Architectures {
 		images[a] = set[a].Digest
-	}
-	if err := p.removeDrafts(ctx, true); err != nil {
-		return err
 	}
 	// The content changed when its index was first pushed (the commit
 	// point): a retried Publish of the same execution says the same.
@@ -319,6 +307,7 @@ func (p *publisher) run(ctx context.Context) error {
 	}
 	changes := map[string]*records.Changes{}
 	vulns := map[string]*records.Vulnerabilities{}
+	inventories := map[string]*records.Inventory{}
 	for _, a := range e.Architectures {
 		var inv *records.Inventory
 		key := records.InventoryKey(e.Runtime, e.Version, a, images[a])
@@ -335,10 +324,28 @@ func (p *publisher) run(ctx context.Context) error {
 				return p.fail("%v", err)
 			}
 		}
+		inventories[a] = inv
 		changes[a] = inventoryDelta(old, inv)
 		vulns[a] = vulnerabilityDelta(p.records[a], images[a])
 	}
-	return p.finish(ctx, outcome, set0(index.Digest, dated, images), previous, records.Time(pushed), changes, vulns, nil)
+	published := set0(index.Digest, dated, images)
+	if err := p.attachEvidence(ctx, index, set, inventories, p.verdict(published, previous, records.Time(pushed), changes, vulns)); err != nil {
+		return err
+	}
+
+	for _, a := range e.Architectures {
+		tag := p.archTag(a)
+		if err := p.write(e.Repository+":"+tag, func() (bool, error) { return p.im.putTag(ctx, tag, set[a]) }); err != nil {
+			return p.fail("%v", err)
+		}
+	}
+	if err := p.write(e.Repository+":"+e.Version, func() (bool, error) { return p.im.putTag(ctx, e.Version, index) }); err != nil {
+		return p.fail("%v", err)
+	}
+	if err := p.removeDrafts(ctx, true); err != nil {
+		return err
+	}
+	return p.finish(ctx, outcome, published, previous, records.Time(pushed), changes, vulns, nil)
 }
 
 func set0(index, dated string, images map[string]string) records.Set {

@@ -112,6 +112,18 @@ func (s faultyS3) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...fun
 	return s.S3.GetObject(ctx, in, o...)
 }
 
+type faultyEvidence struct {
+	Evidence
+	f *faults
+}
+
+func (e faultyEvidence) Attach(ctx context.Context, repository string, subject awsops.Manifest, artifactType string, doc []byte) (string, error) {
+	if err := e.f.allow("Attach " + artifactType + " " + subject.Digest); err != nil {
+		return "", err
+	}
+	return e.Evidence.Attach(ctx, repository, subject, artifactType, doc)
+}
+
 type faultySSM struct {
 	SSM
 	f *faults
@@ -143,6 +155,7 @@ func (f *fixture) clients(fl *faults, deniedKey string) Clients {
 	c.Records.S3 = faultyS3{c.Records.S3, fl, deniedKey}
 	c.SSM = faultySSM{c.SSM, fl}
 	c.CloudWatch = faultyCloudWatch{c.CloudWatch, fl}
+	c.Evidence = faultyEvidence{c.Evidence, fl}
 	return c
 }
 
@@ -733,11 +746,14 @@ type endState struct {
 	Params  map[string]string
 	Release records.Release
 	Publish records.Publish
+	// Evidence is the artifact types attached to what each moving tag
+	// names, a duplicate listed twice.
+	Evidence map[string][]string
 }
 
 func (f *fixture) endState(exec string) endState {
 	f.t.Helper()
-	s := endState{Tags: f.tags(), Params: map[string]string{}}
+	s := endState{Tags: f.tags(), Params: map[string]string{}, Evidence: f.evidenceKinds()}
 	for k, v := range f.params() {
 		s.Params[k] = strings.ReplaceAll(v, f.Repo, "REPO")
 	}

@@ -1,0 +1,158 @@
+package stage
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/evergreen-images/evergreen/internal/awsops"
+	"github.com/evergreen-images/evergreen/internal/evidence"
+	"github.com/evergreen-images/evergreen/internal/records"
+	"github.com/evergreen-images/evergreen/internal/referrers"
+)
+
+// evidenceOf is what is attached to a digest of the fixture's repository:
+// each referrer's artifact type and what its document says.
+func (f *fixture) evidenceOf(digest string) map[string][]evidence.Summary {
+	f.t.Helper()
+	repo, err := name.NewRepository(f.Evidence + "/" + f.Repo)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	descs, err := referrers.List(f.ctx, repo.Digest(digest))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string][]evidence.Summary{}
+	for _, d := range descs {
+		r, err := referrers.Fetch(f.ctx, repo, d)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		s, err := evidence.Read(d.ArtifactType, r.Doc)
+		if err != nil {
+			f.t.Fatalf("the %s attached to %s does not read: %v", d.ArtifactType, digest, err)
+		}
+		out[d.ArtifactType] = append(out[d.ArtifactType], s)
+	}
+	return out
+}
+
+// evidenceKinds is the artifact types attached to what each moving tag
+// names (the retry test's end state).
+func (f *fixture) evidenceKinds() map[string][]string {
+	out := map[string][]string{}
+	for tag, digest := range f.published() {
+		if digest == "" {
+			continue
+		}
+		for typ, docs := range f.evidenceOf(digest) {
+			for range docs {
+				out[tag] = append(out[tag], typ)
+			}
+		}
+		slices.Sort(out[tag])
+	}
+	return out
+}
+
+// Consumers can tell what is in every published image: each image has
+// one SBOM and one provenance about it, the index one verdict naming the
+// images, all of the commit that was built.
+func TestEveryPublishedImageCarriesItsSBOMProvenanceAndTheIndexItsVerdict(t *testing.T) {
+	f := newFixture(t)
+	exec := executionID("e71de0ce", 1)
+	vs := f.buildAndVerify(exec, "v1")
+	rec, _ := f.mustPublish(exec)
+	for _, a := range f.Env.Architectures {
+		ev := f.evidenceOf(rec.Images[a])
+		sboms, provs := ev[evidence.ArtifactSBOM], ev[evidence.ArtifactProvenance]
+		if len(sboms) != 1 || len(provs) != 1 || len(ev) != 2 {
+			t.Fatalf("%s image %s: evidence %v, want one SBOM and one provenance", a, rec.Images[a], ev)
+		}
+		for _, s := range []evidence.Summary{sboms[0], provs[0]} {
+			if s.Subject != rec.Images[a] || s.SourceRevision != vs[a].SourceRevision || s.BaseDigest != vs[a].Inventory.Base.Digest {
+				t.Errorf("%s %s: subject %s, revision %s, base %s; want %s, %s, %s", a, s.Kind, s.Subject, s.SourceRevision, s.BaseDigest,
+					rec.Images[a], vs[a].SourceRevision, vs[a].Inventory.Base.Digest)
+			}
+		}
+		if want := vs[a].Inventory.Count(); sboms[0].Packages < want {
+			t.Errorf("%s SBOM lists %d packages, the inventory %d", a, sboms[0].Packages, want)
+		}
+		if provs[0].Builder != vs[a].Builder {
+			t.Errorf("%s provenance builder %q, want the Build record's %q", a, provs[0].Builder, vs[a].Builder)
+		}
+	}
+	ev := f.evidenceOf(rec.Index)
+	if v := ev[evidence.ArtifactVerdict]; len(v) != 1 || len(ev) != 1 || v[0].Subject != rec.Index || v[0].Result != records.ResultPublished ||
+		!maps.Equal(v[0].Images, rec.Images) {
+		t.Errorf("index %s: evidence %+v, want one verdict of this set", rec.Index, ev)
+	}
+}
+
+// The published digest keeps its evidence: an unchanged day attaches
+// nothing new, and a Publish run again attaches the same documents (the
+// same digests), not copies.
+func TestAnUnchangedDayOrARerunAttachesNothingNew(t *testing.T) {
+	f := newFixture(t)
+	e1, e2 := executionID("0dd1e000", 1), executionID("0dd1e000", 2)
+	f.buildAndVerify(e1, "v1")
+	f.mustPublish(e1)
+	before := f.evidenceKinds()
+	f.mustPublish(e1)
+	f.buildAndVerify(e2, "v1")
+	if rec, _ := f.mustPublish(e2); rec.Result != records.ResultUnchanged {
+		t.Fatalf("result %s, want unchanged", rec.Result)
+	}
+	if after := f.evidenceKinds(); !equalKinds(before, after) {
+		t.Errorf("evidence %v after a re-run and an unchanged day, want %v", after, before)
+	}
+	for tag, kinds := range before {
+		if len(kinds) == 0 {
+			t.Errorf("%s has no evidence", tag)
+		}
+	}
+}
+
+// No tag moves to an image without its evidence: when attaching fails,
+// Publish stops before the moving tags and says to retry.
+func TestNoTagMovesBeforeTheEvidenceIsAttached(t *testing.T) {
+	f := newFixture(t)
+	exec := executionID("a77ac4ed", 1)
+	f.buildAndVerify(exec, "v1")
+	fl := &faults{budget: -1}
+	c := f.clients(fl, "")
+	c.Evidence = refusingEvidence{}
+	err := Publish(f.ctx, f.env(exec), c, &strings.Builder{})
+	if err == nil || !strings.Contains(err.Error(), "retry the Publish stage") {
+		t.Fatalf("Publish with the registry refusing: %v, want a failure saying to retry", err)
+	}
+	for tag, digest := range f.published() {
+		if digest != "" {
+			t.Errorf("the moving tag %s names %s, written before its evidence", tag, digest)
+		}
+	}
+}
+
+type refusingEvidence struct{}
+
+func (refusingEvidence) Attach(context.Context, string, awsops.Manifest, string, []byte) (string, error) {
+	return "", errors.New("UNAUTHORIZED: authentication required")
+}
+
+func equalKinds(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
