@@ -158,6 +158,35 @@ type Inventory struct {
 	Npm     map[string]string `json:"npm"`
 	Pip     map[string]string `json:"pip"`
 	Seconds int               `json:"seconds"`
+	// Distro is the distribution the image runs, from its os-release; nil
+	// in records from before it was kept, and for an image without one.
+	Distro *Distro `json:"distro,omitempty"`
+	// OSArch is each OS package's architecture as its package manager
+	// names it (dpkg: amd64, arm64, all; apk: x86_64, aarch64, noarch), for
+	// package URLs; OS stays name -> version, as dpkg-query gave it.
+	OSArch map[string]string `json:"osArch,omitempty"`
+	// PackageManager is "dpkg" or "apk": whose database OS was read from.
+	PackageManager string `json:"packageManager,omitempty"`
+}
+
+// Distro is a distribution release, by its os-release(5) fields.
+type Distro struct {
+	ID        string `json:"id"`                 // ID: debian, ubuntu, alpine
+	VersionID string `json:"versionId"`          // VERSION_ID: 13, 24.04, 3.22.1
+	Codename  string `json:"codename,omitempty"` // VERSION_CODENAME: trixie, noble
+	Name      string `json:"name,omitempty"`     // PRETTY_NAME
+}
+
+// String names the release as a changelog line does: "debian 13 (trixie)".
+func (d *Distro) String() string {
+	if d == nil {
+		return "unknown"
+	}
+	s := d.ID + " " + d.VersionID
+	if d.Codename != "" {
+		s += " (" + d.Codename + ")"
+	}
+	return s
 }
 
 // Base is the image a runtime's Dockerfile starts from, and its digest for
@@ -282,6 +311,9 @@ type Changes struct {
 	Removed       []Item    `json:"removed"`
 	Upgraded      []Upgrade `json:"upgraded"`
 	Packages      int       `json:"packages,omitempty"`
+	// Distro is the distribution release's move (Distro.String of each),
+	// when both inventories name one and they differ.
+	Distro *Move `json:"distro,omitempty"`
 }
 
 // Move is a value that changed.

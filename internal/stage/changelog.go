@@ -137,6 +137,9 @@ func writeChanges(b *strings.Builder, rt, arch string, c *records.Changes, first
 		recipe = "runtimes/" + rt + " changed"
 	}
 	fmt.Fprintf(b, "  %s: %s; %s; %d upgraded, %d added, %d removed\n", arch, base, recipe, len(c.Upgraded), len(c.Added), len(c.Removed))
+	if c.Distro != nil {
+		fmt.Fprintf(b, "    distribution %s -> %s\n", c.Distro.From, c.Distro.To)
+	}
 	for _, u := range c.Upgraded {
 		fmt.Fprintf(b, "    upgraded %s %s %s -> %s\n", u.Kind, u.Name, u.From, u.To)
 	}

@@ -23,6 +23,11 @@ func inventoryDelta(old, new *records.Inventory) *records.Changes {
 	if old.Base.Digest != new.Base.Digest {
 		c.Base = &records.Move{From: old.Base.Digest, To: new.Base.Digest}
 	}
+	// A release is compared only when both inventories name one: those
+	// recorded before the distribution was kept name none.
+	if old.Distro != nil && new.Distro != nil && (old.Distro.ID != new.Distro.ID || old.Distro.VersionID != new.Distro.VersionID) {
+		c.Distro = &records.Move{From: old.Distro.String(), To: new.Distro.String()}
+	}
 	for _, k := range records.Kinds {
 		o, n := old.Items(k), new.Items(k)
 		for _, name := range slices.Sorted(maps.Keys(n)) {
@@ -43,7 +48,10 @@ func inventoryDelta(old, new *records.Inventory) *records.Changes {
 
 // sameContent tells whether two images hold the same thing: base digest,
 // recipe and every package at the same version. How long the inventory
-// took (Seconds) and the base image's name are not content.
+// took (Seconds) and the base image's name are not content, nor are the
+// distribution, the architectures and the package manager: inventories
+// recorded before they were kept compare equal, and a new release shows in
+// the OS packages' versions anyway.
 func sameContent(a, b *records.Inventory) bool {
 	if a == nil || b == nil {
 		return false

@@ -165,7 +165,10 @@ func inventory(ctx context.Context, e Env, c Clients, out io.Writer, image strin
 	if err != nil {
 		return nil, fmt.Errorf("taking the inventory of %s: %v: retry the Verify stage", image, err)
 	}
-	inv := ParseInventory(string(tsv))
+	inv, err := ParseInventory(string(tsv))
+	if err != nil {
+		return nil, fmt.Errorf("the inventory of %s: %v", image, err)
+	}
 
 	label, err := c.Docker.Run(ctx, nil, "image", "inspect", "--format", `{{ index .Config.Labels "`+baseNameLabel+`" }}`, image)
 	if err != nil {

@@ -201,10 +201,30 @@ type bvV struct {
 	log      bytes.Buffer
 }
 
-// inventoryTSV is inventory.sh's output for the tests, with lines the
-// parser must leave out.
-const inventoryTSV = "os\tlibc6\t2.41-12\nos\topenssl\t3.5.1-1\nruntime\tnode\t22.18.0\nruntime\tnpm\t10.9.3\nnpm\tnpm\t10.9.3\nnpm\tcorepack\t0.33.0\n" +
-	"warning: something\nbogus\tx\ty\nos\ttoo\tmany\tfields\n"
+// inventoryTSV is inventory.sh's output for the tests: the os-release and
+// dpkg's status it frames (a removed package among them), the runtime
+// lines, and lines the parser must leave out (an os line of the earlier
+// script's shape among them).
+const inventoryTSV = "%evergreen-inventory\tfile\t/etc/os-release\n" +
+	"PRETTY_NAME=\"Debian GNU/Linux 13 (trixie)\"\nID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n" +
+	"\n%evergreen-inventory\tend\t/etc/os-release\n" +
+	"%evergreen-inventory\tfile\t/var/lib/dpkg/status\n" +
+	"Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.41-12\nDescription: GNU C Library\n shared libraries\n\n" +
+	"Package: openssl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.5.1-1\n\n" +
+	"Package: nano\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 8.4-1\n" +
+	"\n%evergreen-inventory\tend\t/var/lib/dpkg/status\n" +
+	"runtime\tnode\t22.18.0\nruntime\tnpm\t10.9.3\nnpm\tnpm\t10.9.3\nnpm\tcorepack\t0.33.0\n" +
+	"warning: something\nbogus\tx\ty\nos\ttoo\tmany\tfields\nos\tnano\t8.4-1\n"
+
+// mustParseInventory is ParseInventory of output the test wrote.
+func mustParseInventory(t *testing.T, out string) *records.Inventory {
+	t.Helper()
+	inv, err := ParseInventory(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
 
 func bvVerify(t *testing.T, arch string) *bvV {
 	t.Helper()
@@ -315,7 +335,7 @@ func TestVerifyPullsTheRecordedDigestNotTheTag(t *testing.T) {
 		r.PushedAt != v.built.PushedAt || r.SourceRevision != v.built.SourceRevision || r.VerifiedAt == "" {
 		t.Errorf("Verify record %+v, want the Build record %+v passed", r, v.built)
 	}
-	want := ParseInventory(inventoryTSV)
+	want := mustParseInventory(t, inventoryTSV)
 	recipe, err := RecipeHash(filepath.Join(v.e.SourceDir, "runtimes", v.e.Runtime))
 	if err != nil {
 		t.Fatal(err)
@@ -467,10 +487,10 @@ func TestVerifyRefusesWhenTheBuildRecordChanged(t *testing.T) {
 }
 
 func TestInventoryParsesTheScriptOutput(t *testing.T) {
-	inv := ParseInventory(inventoryTSV + "pip\trequests\t2.32\nos\tlibc6\t2.41-13\n")
+	inv := mustParseInventory(t, inventoryTSV+"pip\trequests\t2.32\nruntime\tnode\t22.19.0\n")
 	want := map[string]map[string]string{
-		"os":      {"libc6": "2.41-13", "openssl": "3.5.1-1"},
-		"runtime": {"node": "22.18.0", "npm": "10.9.3"},
+		"os":      {"libc6": "2.41-12", "openssl": "3.5.1-1"},
+		"runtime": {"node": "22.19.0", "npm": "10.9.3"},
 		"npm":     {"npm": "10.9.3", "corepack": "0.33.0"},
 		"pip":     {"requests": "2.32"},
 	}
@@ -481,10 +501,16 @@ func TestInventoryParsesTheScriptOutput(t *testing.T) {
 			t.Errorf("%s: %s, want %s", k, got, exp)
 		}
 	}
-	empty := ParseInventory("")
+	if inv.PackageManager != "dpkg" || inv.OSArch["libc6"] != "amd64" || len(inv.OSArch) != len(inv.OS) {
+		t.Errorf("package manager %q, architectures %v: want dpkg, one per OS package", inv.PackageManager, inv.OSArch)
+	}
+	if d := inv.Distro; d == nil || *d != (records.Distro{ID: "debian", VersionID: "13", Codename: "trixie", Name: "Debian GNU/Linux 13 (trixie)"}) {
+		t.Errorf("distro %+v, want the os-release's", d)
+	}
+	empty := mustParseInventory(t, "")
 	b, _ := json.Marshal(empty)
-	if !strings.Contains(string(b), `"os":{}`) || !strings.Contains(string(b), `"pip":{}`) {
-		t.Errorf("an empty inventory is %s, want empty objects, as the shell wrote", b)
+	if !strings.Contains(string(b), `"os":{}`) || !strings.Contains(string(b), `"pip":{}`) || strings.Contains(string(b), "distro") || strings.Contains(string(b), "osArch") {
+		t.Errorf("an empty inventory is %s, want empty objects, as the shell wrote, and no distro", b)
 	}
 }
 
