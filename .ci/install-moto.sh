@@ -5,6 +5,10 @@
 # 127.0.0.1 and runs the preflight checks against it (or finds it through
 # MOTO_SERVER). Idempotent and quiet when it is already there.
 #
+# It also installs cyclonedx-python-lib (CycloneDX's own Python library,
+# with its JSON schema validator), the independent parser that reads the
+# SBOM samples back in internal/evidence's tests.
+#
 # It only adds packages to .venv: `pip install --dry-run --report` against an
 # environment with the validators (.ci/install-validators.sh) changes none of
 # their pins, and PyYAML and typing_extensions are pinned here to the same
@@ -14,7 +18,9 @@ set -euo pipefail
 repo_root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$repo_root/.venv"
 
-# The exact set pip resolved for moto[server] 5.2.5 on Python 3.11. Bump a
+# The exact set pip resolved for moto[server] 5.2.5 on Python 3.11, then
+# for cyclonedx-python-lib[json-validation] 11.12.0 on top of it (it
+# changes none of moto's pins). Bump a
 # version here, run this script, run `go test ./internal/stage ./internal/preflight`.
 requirements='moto[server]==5.2.5
 annotated-types==0.8.0
@@ -68,7 +74,23 @@ Werkzeug==3.1.9
 wrapt==2.5.2
 xmltodict==1.0.4
 PyYAML==6.0.4
-typing_extensions==4.16.0'
+typing_extensions==4.16.0
+cyclonedx-python-lib[json-validation]==11.12.0
+arrow==1.4.0
+boolean.py==5.0
+defusedxml==0.7.1
+fqdn==1.6.0
+isoduration==20.11.0
+lark==1.3.1
+license-expression==30.4.4
+packageurl-python==0.17.6
+py-serializable==2.2.0
+rfc3986-validator==0.1.1
+rfc3987-syntax==1.1.0
+sortedcontainers==2.4.0
+tzdata==2026.6
+uri-template==1.3.0
+webcolors==25.10.0'
 
 # Debian's python3 needs python3-venv for `python3 -m venv` (ensurepip).
 if [[ ! -x "$venv/bin/python" ]] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -90,4 +112,5 @@ printf '%s\n' "$requirements" > "$venv/.moto-requirements.in"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
   --requirement "$venv/.moto-requirements.in"
 "$venv/bin/python" -c 'import moto; print("moto", moto.__version__)'
+"$venv/bin/python" -c 'import cyclonedx.validation.json; from importlib.metadata import version; print("cyclonedx-python-lib", version("cyclonedx-python-lib"))'
 printf '%s' "$requirements" > "$stamp"
