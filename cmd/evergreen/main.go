@@ -1,7 +1,8 @@
 // Command evergreen is the project's one program: the pipeline's stages as
 // CodeBuild runs them (evergreen stage build|verify|publish|report) and the
 // operator's commands (preflight, status, rollback, resume; the make
-// targets of the same names call them). It is a thin layer: each command
+// targets of the same names call them), and verify, which consumers run on
+// an image they pull. It is a thin layer: each command
 // parses its flags, does the shared set-up (setup.go) and calls one package
 // (internal/stage, internal/preflight, internal/status, internal/rollback,
 // internal/resume), which holds the logic and its tests.
@@ -47,6 +48,9 @@ type command struct {
 	// make target.
 	help  string
 	flags func(fs *flag.FlagSet) // declares the command's flags
+	// nargs is how many arguments the command takes after its flags
+	// (verify's image); run reads them from fs.Args().
+	nargs int
 	run   func(ctx context.Context, std ioStreams, fs *flag.FlagSet) error
 	sub   []*command
 }
@@ -60,7 +64,7 @@ func (e usageError) Error() string { return e.msg }
 
 // commands is the command tree, in the order the usage lists it.
 func commands() []*command {
-	return []*command{stageCommand(), preflightCommand(), statusCommand(), rollbackCommand(), resumeCommand()}
+	return []*command{stageCommand(), preflightCommand(), statusCommand(), rollbackCommand(), resumeCommand(), verifyCommand()}
 }
 
 func rootUsage(w io.Writer) {
@@ -143,8 +147,8 @@ func runCommand(ctx context.Context, path []string, c *command, args []string, s
 		leafUsage(std.out, name, c, fs)
 		return 0
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(std.err, "%s: unexpected argument %q\n", name, fs.Arg(0))
+	if fs.NArg() > c.nargs {
+		fmt.Fprintf(std.err, "%s: unexpected argument %q\n", name, fs.Arg(c.nargs))
 		leafUsage(std.err, name, c, fs)
 		return 2
 	}
