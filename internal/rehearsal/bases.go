@@ -10,6 +10,9 @@ import (
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/evergreen-images/evergreen/config"
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // Base stand-ins: the Docker official images (node:<v>-trixie,
@@ -18,23 +21,49 @@ import (
 // runtime: Debian's python3 (3.13) with pip, venv and the `python` command,
 // or the official Node.js binary and npm from the npm registry. They are
 // pushed, as a two-platform index like the official ones, to an anonymous
-// local registry that podman reaches in place of public.ecr.aws.
+// local registry that podman reaches in place of public.ecr.aws, under the
+// tag the runtime's variant names. Only Debian trixie can be bootstrapped
+// here: no Ubuntu or Alpine mirror is reachable from these machines, so a
+// runtime of another variant is not rehearsed (its inventory's parsers are
+// tested on package databases recorded from real images).
 
 // BaseSpec names a base image a build entry needs.
 type BaseSpec struct {
 	Image   string // python, node
 	Version string // 3.13, 22
+	// Variant is the runtime's variant in the list: the tag the stand-in
+	// is pushed under, and whether one can be built at all.
+	Variant runtimes.Variant
 }
+
+// Tag is the base image's tag, e.g. 22-trixie.
+func (b BaseSpec) Tag() string { return b.Variant.BaseTag(b.Version) }
+
+// StandInRelease is the one release the rehearsal bootstraps base
+// stand-ins from (debootstrap needs a reachable mirror of it).
+const StandInRelease = "trixie"
 
 // StandInFor reports whether the rehearsal can stand in for image:version,
 // and why not.
 func StandInFor(b BaseSpec) (bool, string) {
+	if b.Variant.Family != runtimes.Debian || b.Variant.Release != StandInRelease {
+		what := string(b.Variant.Family)
+		if b.Variant.Release != "" {
+			what += " " + b.Variant.Release
+		}
+		db := "a dpkg status file"
+		if b.Variant.Family == runtimes.Alpine {
+			db = "an apk database"
+		}
+		return false, fmt.Sprintf("no stand-in for %s:%s (%s): base stand-ins are built from Debian %s only (debootstrap), and no %s mirror is reachable from here; the inventory's tests read %s recorded from a real image instead",
+			b.Image, b.Tag(), what, StandInRelease, b.Variant.Family, db)
+	}
 	switch b.Image {
 	case "python":
 		if b.Version == TrixiePython {
 			return true, ""
 		}
-		return false, fmt.Sprintf("no stand-in for python:%s-trixie: Debian trixie's python3 is %s, and no other Python can be installed here", b.Version, TrixiePython)
+		return false, fmt.Sprintf("no stand-in for python:%s: Debian trixie's python3 is %s, and no other Python can be installed here", b.Tag(), TrixiePython)
 	case "node":
 		return true, ""
 	}
@@ -43,6 +72,45 @@ func StandInFor(b BaseSpec) (bool, string) {
 
 // TrixiePython is the version of Debian trixie's python3.
 const TrixiePython = "3.13"
+
+// DefaultVariant is the variant of a runtime the list does not name: what
+// every runtime was before variants existed.
+func DefaultVariant() runtimes.Variant {
+	v, err := runtimes.ParseVariant(runtimes.DefaultVariant, "")
+	if err != nil {
+		panic(err) // the default is a known release
+	}
+	return v
+}
+
+// Variants reads each runtime's variant from the runtime list the app in
+// repo synthesizes (cdk.json's evergreen:runtimeList).
+func Variants(repo string) (map[string]runtimes.Variant, error) {
+	cfg, err := config.LoadCDKJSON(filepath.Join(repo, config.DefaultCDKJSON))
+	if err != nil {
+		return nil, err
+	}
+	list, err := runtimes.Load(filepath.Join(repo, cfg.RuntimeList))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]runtimes.Variant{}
+	for _, rt := range list.Runtimes {
+		out[rt.Name] = rt.Variant
+	}
+	return out, nil
+}
+
+// baseSpecOf is the base a build-graph entry pulls: its BASE_IMAGE and
+// VERSION, and its runtime's variant (the default for a runtime variants
+// does not name, as a template synthesized from another list may have).
+func baseSpecOf(e Entry, variants map[string]runtimes.Variant) BaseSpec {
+	v, ok := variants[e.Get("RUNTIME")]
+	if !ok {
+		v = DefaultVariant()
+	}
+	return BaseSpec{Image: e.Get("BASE_IMAGE"), Version: e.Get("VERSION"), Variant: v}
+}
 
 // Bases builds base stand-ins.
 type Bases struct {
@@ -94,7 +162,7 @@ func (b *Bases) Rootfs(arch string) (string, error) {
 	os.RemoveAll(tree)
 	logPath := filepath.Join(b.Work, "debootstrap-"+arch+".log")
 	b.Log("base: debootstrap --variant=minbase --arch=%s trixie (log: %s)", arch, logPath)
-	if err := runLogged(exec.Command("debootstrap", "--variant=minbase", "--arch="+arch, "trixie", tree, b.Mirror), logPath); err != nil {
+	if err := runLogged(exec.Command("debootstrap", "--variant=minbase", "--arch="+arch, StandInRelease, tree, b.Mirror), logPath); err != nil {
 		return "", err
 	}
 	// The official images' sources: trixie, trixie-updates and security.
@@ -151,8 +219,8 @@ func (b *Bases) npmPack(spec string) (string, error) {
 
 var npmVersionFor = map[string]string{"22": "10", "24": "11"}
 
-// Build makes base.Image:base.Version-trixie for the given architectures and
-// pushes it as an index to the base registry.
+// Build makes base.Image:base.Tag() for the given architectures and pushes
+// it as an index to the base registry.
 func (b *Bases) Build(base BaseSpec, arches []string) error {
 	ctxDir := filepath.Join(b.Work, "base-"+base.Image+"-"+base.Version)
 	var children []string
@@ -215,7 +283,7 @@ func (b *Bases) Build(base BaseSpec, arches []string) error {
 		if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(containerfile), 0o644); err != nil {
 			return err
 		}
-		tag := fmt.Sprintf("%s/library/%s:%s-trixie-%s", b.Registry, base.Image, base.Version, arch)
+		tag := fmt.Sprintf("%s/library/%s:%s-%s", b.Registry, base.Image, base.Tag(), arch)
 		b.Log("base: building %s (log: %s)", tag, logPath)
 		if err := runLogged(b.podman("build", "--isolation=chroot", "--format", "docker", "--pull=never",
 			"--platform", "linux/"+arch, "-t", tag, dir), logPath); err != nil {
@@ -231,7 +299,7 @@ func (b *Bases) Build(base BaseSpec, arches []string) error {
 		}
 		children = append(children, arch+"="+strings.TrimSpace(string(dg)))
 	}
-	ref := fmt.Sprintf("%s/library/%s:%s-trixie", b.Registry, base.Image, base.Version)
+	ref := fmt.Sprintf("%s/library/%s:%s", b.Registry, base.Image, base.Tag())
 	if err := PutIndex(ref, children, nil); err != nil {
 		return fmt.Errorf("base index %s: %w", ref, err)
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // Options configure a rehearsal.
@@ -87,6 +89,9 @@ type rehearsal struct {
 	stageRetry stageRetry
 	// scenarios are the results of the scenarios, in order.
 	scenarios []scenarioResult
+	// variants are the runtimes' variants in the list the template was
+	// synthesized from: which bases have a stand-in, and their tags.
+	variants map[string]runtimes.Variant
 }
 
 func (r *rehearsal) logf(format string, args ...any) {
@@ -246,6 +251,9 @@ func (r *rehearsal) loadTemplate() error {
 		return err
 	}
 	r.pl = pl
+	if r.variants, err = Variants(r.o.Repo); err != nil {
+		return fmt.Errorf("the runtime list (which bases the rehearsal can stand in for): %w", err)
+	}
 	for _, st := range []string{"Tool", "Build", "Verify", "Publish"} {
 		if len(pl.Stage(st)) == 0 {
 			return fmt.Errorf("%s: the pipeline has no %s stage", path, st)
@@ -493,7 +501,7 @@ func (r *rehearsal) selectEntries() ([]buildEntry, []publishEntry, []Row) {
 	for _, a := range r.pl.Stage("Build") {
 		for _, e := range a.Spec.Entries {
 			rt, v, arch := e.Get("RUNTIME"), e.Get("VERSION"), e.Get("ARCH")
-			ok, why := StandInFor(BaseSpec{e.Get("BASE_IMAGE"), v})
+			ok, why := StandInFor(baseSpecOf(e, r.variants))
 			if !ok {
 				skipped = append(skipped, Row{e.ID, "build+verify", 0, "NOT REHEARSED", why})
 				continue
@@ -515,6 +523,16 @@ func (r *rehearsal) selectEntries() ([]buildEntry, []publishEntry, []Row) {
 		}
 	}
 	var pubs []publishEntry
+	// A release is not rehearsed, rather than left out of subset ci, when
+	// a Build entry of it has no stand-in.
+	noStandIn := map[string]string{} // RUNTIME/VERSION -> why
+	for _, a := range r.pl.Stage("Build") {
+		for _, e := range a.Spec.Entries {
+			if ok, why := StandInFor(baseSpecOf(e, r.variants)); !ok {
+				noStandIn[e.Get("RUNTIME")+"/"+e.Get("VERSION")] = why
+			}
+		}
+	}
 	for _, a := range r.pl.Stage("Publish") {
 		for _, e := range a.Spec.Entries {
 			rt, v := e.Get("RUNTIME"), e.Get("VERSION")
@@ -527,10 +545,10 @@ func (r *rehearsal) selectEntries() ([]buildEntry, []publishEntry, []Row) {
 			if len(missing) > 0 {
 				why := fmt.Sprintf("no %s draft is built in this rehearsal (subset %s)", strings.Join(missing, "+"), r.o.Subset)
 				res := "NOT REHEARSED"
-				if r.o.Subset == "ci" {
-					if ok, _ := StandInFor(BaseSpec{rt, v}); ok || rt != "python" {
-						res = "not in subset ci"
-					}
+				if no, ok := noStandIn[rt+"/"+v]; ok {
+					why += ": " + no
+				} else if r.o.Subset == "ci" {
+					res = "not in subset ci"
 				}
 				skipped = append(skipped, Row{e.ID, "publish", 0, res, why})
 				continue
@@ -546,7 +564,7 @@ func (r *rehearsal) selectEntries() ([]buildEntry, []publishEntry, []Row) {
 func (r *rehearsal) buildBases(builds []buildEntry) error {
 	need := map[BaseSpec]map[string]bool{}
 	for _, b := range builds {
-		bs := BaseSpec{b.Build.Get("BASE_IMAGE"), b.Build.Get("VERSION")}
+		bs := baseSpecOf(b.Build, r.variants)
 		if need[bs] == nil {
 			need[bs] = map[string]bool{}
 		}
@@ -577,18 +595,18 @@ func (r *rehearsal) buildBases(builds []buildEntry) error {
 			return e
 		}
 	}
-	r.row(Row{"(bases)", "debootstrap trixie amd64+arm64", time.Since(start).Seconds(), "ok", ""})
+	r.row(Row{"(bases)", "debootstrap " + StandInRelease + " amd64+arm64", time.Since(start).Seconds(), "ok", ""})
 	var specs []BaseSpec
 	for bs := range need {
 		specs = append(specs, bs)
 	}
-	sort.Slice(specs, func(i, j int) bool { return specs[i].Image+specs[i].Version < specs[j].Image+specs[j].Version })
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Image+":"+specs[i].Tag() < specs[j].Image+":"+specs[j].Tag() })
 	err := parallel(len(specs), r.o.Jobs, func(i int) error {
 		bs := specs[i]
 		start := time.Now()
 		err := bases.Build(bs, slices.Sorted(maps.Keys(need[bs])))
 		res := "ok"
-		detail := fmt.Sprintf("%s:%s-trixie stand-in (amd64, arm64)", bs.Image, bs.Version)
+		detail := fmt.Sprintf("%s:%s stand-in (amd64, arm64)", bs.Image, bs.Tag())
 		if err != nil {
 			res, detail = "FAIL", err.Error()
 		}

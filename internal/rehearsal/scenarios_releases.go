@@ -230,7 +230,7 @@ func (r *rehearsal) checkInventoryBase(execID string, e Entry) error {
 		return fmt.Errorf("s3://%s/%s: %w", r.bucket, key, err)
 	}
 	base := rec.Inventory.Base
-	want := e.Get("BASE_REGISTRY") + "/" + e.Get("BASE_IMAGE") + ":" + e.Get("VERSION") + "-trixie"
+	want := e.Get("BASE_REGISTRY") + "/" + e.Get("BASE_IMAGE") + ":" + baseSpecOf(e, r.variants).Tag()
 	if base.Name != want || len(rec.Inventory.OS) == 0 {
 		return fmt.Errorf("the inventory names the base %q (want %q) and %d OS packages", base.Name, want, len(rec.Inventory.OS))
 	}
