@@ -1,6 +1,7 @@
 // Command eol refreshes the end-of-life table (runtimes/eol.json) from
 // endoflife.date's API, for the products the runtime list's base images map
-// to (the table's "images").
+// to (the table's "images") and those of the distribution families runtimes
+// are built on (eol.FamilyProducts).
 //
 //	go run ./cmd/eol    # make eol: fetch, then rewrite the table, taken today
 //
@@ -133,6 +134,14 @@ func needed(list *runtimes.List, t *eol.Table) []string {
 			continue
 		}
 		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	// The distribution releases runtimes are built on have ends of life of
+	// their own: every family's, so that a runtime moved to another family
+	// is checked without waiting for the next make eol.
+	for _, f := range runtimes.Families {
+		if p, ok := eol.FamilyProducts[f]; ok && !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}

@@ -75,10 +75,74 @@ func (w Warning) String() string {
 		w.Runtime, w.Version, cycle, when, w.Source.Name, w.Product, w.Source.Taken, capitalize(move), w.Version)
 }
 
-// Report is what Check found: warnings, and notes about the table itself.
+// Report is what Check found: warnings about runtime versions, about the
+// distribution releases runtimes are built on, and notes about the table.
 type Report struct {
 	Warnings []Warning
+	Distros  []DistroWarning
 	Notes    []string
+}
+
+// FamilyProducts is endoflife.date's product for each distribution family
+// (its product files, products/<product>.md, name Alpine "alpine-linux").
+var FamilyProducts = map[runtimes.Family]string{
+	runtimes.Debian: "debian",
+	runtimes.Ubuntu: "ubuntu",
+	runtimes.Alpine: "alpine-linux",
+}
+
+// DistroWarning is a runtime whose variant names a distribution release
+// past, or within WarnWithinDays of, its upstream end of life: one per
+// runtime (a runtime builds all its versions on one variant).
+type DistroWarning struct {
+	Runtime  string
+	Versions []string // the runtime's versions built on it
+	Family   runtimes.Family
+	Release  string // as the variant names it: "bookworm", "noble", "3.20"
+	Product  string // endoflife.date product, e.g. "debian"
+	Cycle    string // endoflife.date cycle, e.g. "12"
+	EOL      string // last day of support; empty when no date is given
+	Days     int
+	Source   Source
+	// Upstream is the family's newest release upstream that is not due a
+	// warning itself (an LTS one when the product has them, then
+	// UpstreamLTS); empty when there is none newer.
+	Upstream    string
+	UpstreamLTS bool
+}
+
+func (w DistroWarning) String() string {
+	var when string
+	switch {
+	case w.EOL == "":
+		when = "is past its upstream end of life (endoflife.date gives no date)"
+	case w.Days < 0:
+		when = fmt.Sprintf("reached its upstream end of life on %s, %s ago", w.EOL, plural(-w.Days, "day"))
+	case w.Days == 0:
+		when = fmt.Sprintf("reaches its upstream end of life today, %s", w.EOL)
+	default:
+		when = fmt.Sprintf("reaches its upstream end of life on %s, in %s", w.EOL, plural(w.Days, "day"))
+	}
+	cycle := ""
+	if w.Cycle != w.Release {
+		cycle = fmt.Sprintf(" (cycle %s)", w.Cycle)
+	}
+	move := "Move the runtime's variant to a newer " + string(w.Family) + " release"
+	switch {
+	case w.Upstream != "" && w.UpstreamLTS:
+		move += " (newest upstream LTS: " + w.Upstream + ")"
+	case w.Upstream != "":
+		move += " (newest upstream: " + w.Upstream + ")"
+	}
+	return fmt.Sprintf("warning: %s %s %s on %s %s%s, which %s (%s, https://endoflife.date/%s, taken %s).\n  %s; keeping it knowingly is fine.",
+		w.Runtime, strings.Join(w.Versions, ", "), plural2(len(w.Versions), "is built", "are built"), w.Family, w.Release, cycle, when, w.Source.Name, w.Product, w.Source.Taken, move)
+}
+
+func plural2(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // Check returns a warning for each listed version that is past its upstream
@@ -123,7 +187,65 @@ func Check(list *runtimes.List, t *Table, today time.Time) Report {
 			r.Warnings = append(r.Warnings, w)
 		}
 	}
+	r.Distros = checkDistros(list, t, today)
 	return r
+}
+
+// checkDistros warns for each runtime whose variant names a release with an
+// endoflife.date cycle that is due. A variant that names no release (a tag
+// following the family's newest), a release the table does not know, or a
+// table without the family's product gives none, as for runtime versions.
+func checkDistros(list *runtimes.List, t *Table, today time.Time) []DistroWarning {
+	var out []DistroWarning
+	for _, rt := range list.Runtimes {
+		v := rt.Variant
+		cycle := v.Cycle()
+		product, ok := FamilyProducts[v.Family]
+		if cycle == "" || !ok || len(rt.Versions) == 0 {
+			continue
+		}
+		p, ok := t.Products[product]
+		if !ok {
+			// A table from before the families holds none; the committed
+			// one holds every family's (its test says so).
+			continue
+		}
+		c, ok := cycleOf(p, cycle)
+		if !ok {
+			continue
+		}
+		due, eol, days := status(c, today)
+		if !due {
+			continue
+		}
+		w := DistroWarning{Runtime: rt.Name, Versions: slices.Clone(rt.Versions), Family: v.Family, Release: v.Release,
+			Product: product, Cycle: c.Name, EOL: eol, Days: days, Source: t.Source}
+		w.Upstream, w.UpstreamLTS = newestUpstream(p, c, today)
+		out = append(out, w)
+	}
+	return out
+}
+
+// newestUpstream is the newest cycle released after c, by today, not due a
+// warning and (when the product has LTS cycles) in its LTS phase.
+func newestUpstream(p Product, c Cycle, today time.Time) (string, bool) {
+	hasLTS := slices.ContainsFunc(p.Cycles, func(x Cycle) bool { return x.IsLTS || x.LTSFrom != "" })
+	for _, x := range p.Cycles { // newest first
+		if x.ReleaseDate <= c.ReleaseDate {
+			break
+		}
+		if x.ReleaseDate > today.Format(dateLayout) {
+			continue
+		}
+		if due, _, _ := status(x, today); due {
+			continue
+		}
+		if hasLTS && !isLTS(x, today) {
+			continue
+		}
+		return x.Name, hasLTS
+	}
+	return "", false
 }
 
 // Warn reads the table at tablePath, checks list against it on now and
@@ -140,6 +262,9 @@ func Warn(w io.Writer, list *runtimes.List, tablePath string, now time.Time) err
 		fmt.Fprintln(w, n)
 	}
 	for _, x := range r.Warnings {
+		fmt.Fprintln(w, x)
+	}
+	for _, x := range r.Distros {
 		fmt.Fprintln(w, x)
 	}
 	return nil
