@@ -41,31 +41,15 @@ type Image struct {
 	Repository string `json:"repository"`
 	// Digest is the image manifest's digest: the subject of its SBOM and
 	// provenance.
-	Digest    string             `json:"digest"`
-	Runtime   string             `json:"runtime"`
-	Version   string             `json:"version"`
-	Arch      string             `json:"arch"`
+	Digest  string `json:"digest"`
+	Runtime string `json:"runtime"`
+	Version string `json:"version"`
+	Arch    string `json:"arch"`
+	// Inventory is Verify's: its OS packages (with each one's architecture,
+	// OSArch, and the package manager they were read from), runtimes, npm
+	// and pip packages, base image, recipe and the OS release (Distro; nil:
+	// unknown, and the OS packages' Package URLs then carry no distro).
 	Inventory *records.Inventory `json:"inventory"`
-	// Distro is the image's OS release (os-release). Nil: unknown, and the
-	// OS packages' Package URLs then carry no distro qualifier.
-	//
-	// TODO(lead): records.Inventory gains a Distro field; map it here.
-	Distro *Distro `json:"distro,omitempty"`
-	// OSArch is each OS package's own architecture as its package manager
-	// names it (dpkg: amd64, arm64, all; apk: x86_64, aarch64, noarch). A
-	// package it does not name gets the image's architecture (apk's name
-	// for it on Alpine): right for every package but the
-	// architecture-independent ones.
-	//
-	// TODO(lead): records.Inventory gains the same map; map it here.
-	OSArch map[string]string `json:"osArch,omitempty"`
-}
-
-// Distro is an OS release, as /etc/os-release names it.
-type Distro struct {
-	ID        string `json:"id"`        // debian, ubuntu, alpine
-	VersionID string `json:"versionId"` // 13, 24.04, 3.22.1
-	Codename  string `json:"codename"`  // trixie, noble; empty on alpine
 }
 
 // Build is how an image was built: the provenance's builder, parameters

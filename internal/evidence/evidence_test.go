@@ -93,13 +93,20 @@ func validateSBOM(t *testing.T, s *jsonschema.Schema, name string, doc []byte) {
 // variants are the sample image as other distros (and an unknown one)
 // would have it, so the schema check covers every purl form.
 func variants(in SampleInput) map[string]Image {
-	alpine, unknown, noBase := in.Image, in.Image, in.Image
-	alpine.Distro = &Distro{ID: "alpine", VersionID: "3.22.1"}
-	unknown.Distro = nil
-	inv := *in.Image.Inventory
-	inv.Base = records.Base{}
-	noBase.Inventory = &inv
-	return map[string]Image{"alpine": alpine, "distro unknown": unknown, "no base label": noBase}
+	with := func(change func(inv *records.Inventory)) Image {
+		img, inv := in.Image, *in.Image.Inventory
+		change(&inv)
+		img.Inventory = &inv
+		return img
+	}
+	return map[string]Image{
+		"alpine": with(func(inv *records.Inventory) {
+			inv.Distro, inv.PackageManager, inv.OSArch = &records.Distro{ID: "alpine", VersionID: "3.22.1"}, "apk", nil
+		}),
+		"distro unknown":                        with(func(inv *records.Inventory) { inv.Distro = nil }),
+		"recorded before package architectures": with(func(inv *records.Inventory) { inv.OSArch, inv.PackageManager = nil, "" }),
+		"no base label":                         with(func(inv *records.Inventory) { inv.Base = records.Base{} }),
+	}
 }
 
 func TestSBOMValidatesAgainstCycloneDXSchema(t *testing.T) {
@@ -167,11 +174,11 @@ func TestSBOMListsEveryInventoryItemWithItsPackageURL(t *testing.T) {
 			if kind == "os" {
 				q := p.Qualifiers.Map()
 				arch := img.Arch
-				if a, ok := img.OSArch[name]; ok {
+				if a, ok := inv.OSArch[name]; ok {
 					arch = a
 				}
-				if p.Namespace != img.Distro.ID || q["arch"] != arch || q["distro"] != img.Distro.ID+"-"+img.Distro.VersionID {
-					t.Errorf("os %s: purl %s, want namespace %s, arch %s, distro %s-%s", name, c.PackageURL, img.Distro.ID, arch, img.Distro.ID, img.Distro.VersionID)
+				if p.Namespace != inv.Distro.ID || q["arch"] != arch || q["distro"] != inv.Distro.ID+"-"+inv.Distro.VersionID {
+					t.Errorf("os %s: purl %s, want namespace %s, arch %s, distro %s-%s", name, c.PackageURL, inv.Distro.ID, arch, inv.Distro.ID, inv.Distro.VersionID)
 				}
 			}
 		}
@@ -184,7 +191,7 @@ func TestSBOMListsEveryInventoryItemWithItsPackageURL(t *testing.T) {
 		}
 	}
 	extra := 1 // the base image
-	if img.Distro != nil {
+	if inv.Distro != nil {
 		extra++ // the operating-system component
 	}
 	if got, want := len(*bom.Components), n-dupes+extra; got != want {
@@ -216,25 +223,34 @@ func TestSBOMListsEveryInventoryItemWithItsPackageURL(t *testing.T) {
 
 // The Package URLs are packageurl-go's, with each ecosystem's rules.
 func TestPackageURLsFollowEachEcosystem(t *testing.T) {
-	debian := &Distro{ID: "debian", VersionID: "13", Codename: "trixie"}
-	alpine := &Distro{ID: "alpine", VersionID: "3.22.1"}
+	debian := &records.Distro{ID: "debian", VersionID: "13", Codename: "trixie"}
+	alpine := &records.Distro{ID: "alpine", VersionID: "3.22.1"}
+	// osPurl of one package, of an inventory with d and, unless empty, the
+	// package's own architecture.
+	op := func(d *records.Distro, pkgArch, arch, name, version string) (string, error) {
+		inv := &records.Inventory{Distro: d}
+		if pkgArch != "" {
+			inv.OSArch = map[string]string{name: pkgArch}
+		}
+		return osPurl(inv, arch, name, version)
+	}
 	for _, c := range []struct {
 		name string
 		got  func() (string, error)
 		want string
 	}{
-		{"the issue's example", func() (string, error) { return osPurl(debian, "amd64", "", "openssl", "3.5.1-1") }, "pkg:deb/debian/openssl@3.5.1-1?arch=amd64&distro=debian-13"},
-		{"a Debian version with + and an epoch", func() (string, error) { return osPurl(debian, "arm64", "", "git", "1:2.47.3-0+deb13u1") }, "pkg:deb/debian/git@1:2.47.3-0%2Bdeb13u1?arch=arm64&distro=debian-13"},
-		{"a name with +", func() (string, error) { return osPurl(debian, "amd64", "", "g++", "4:14.2.0-1") }, "pkg:deb/debian/g%2B%2B@4:14.2.0-1?arch=amd64&distro=debian-13"},
+		{"the issue's example", func() (string, error) { return op(debian, "", "amd64", "openssl", "3.5.1-1") }, "pkg:deb/debian/openssl@3.5.1-1?arch=amd64&distro=debian-13"},
+		{"a Debian version with + and an epoch", func() (string, error) { return op(debian, "", "arm64", "git", "1:2.47.3-0+deb13u1") }, "pkg:deb/debian/git@1:2.47.3-0%2Bdeb13u1?arch=arm64&distro=debian-13"},
+		{"a name with +", func() (string, error) { return op(debian, "", "amd64", "g++", "4:14.2.0-1") }, "pkg:deb/debian/g%2B%2B@4:14.2.0-1?arch=amd64&distro=debian-13"},
 		{"ubuntu", func() (string, error) {
-			return osPurl(&Distro{ID: "ubuntu", VersionID: "24.04", Codename: "noble"}, "amd64", "", "libc6", "2.39-0ubuntu8")
+			return op(&records.Distro{ID: "ubuntu", VersionID: "24.04", Codename: "noble"}, "", "amd64", "libc6", "2.39-0ubuntu8")
 		}, "pkg:deb/ubuntu/libc6@2.39-0ubuntu8?arch=amd64&distro=ubuntu-24.04"},
-		{"alpine, with apk's architecture", func() (string, error) { return osPurl(alpine, "amd64", "", "musl", "1.2.5-r10") }, "pkg:apk/alpine/musl@1.2.5-r10?arch=x86_64&distro=alpine-3.22.1"},
-		{"alpine arm64", func() (string, error) { return osPurl(alpine, "arm64", "", "musl", "1.2.5-r10") }, "pkg:apk/alpine/musl@1.2.5-r10?arch=aarch64&distro=alpine-3.22.1"},
-		{"distro unknown: no vendor, no distro", func() (string, error) { return osPurl(nil, "amd64", "", "openssl", "3.5.1-1") }, "pkg:deb/openssl@3.5.1-1?arch=amd64"},
-		{"an architecture-independent Debian package", func() (string, error) { return osPurl(debian, "arm64", "all", "tzdata", "2025b-4") }, "pkg:deb/debian/tzdata@2025b-4?arch=all&distro=debian-13"},
+		{"alpine, with apk's architecture", func() (string, error) { return op(alpine, "", "amd64", "musl", "1.2.5-r10") }, "pkg:apk/alpine/musl@1.2.5-r10?arch=x86_64&distro=alpine-3.22.1"},
+		{"alpine arm64", func() (string, error) { return op(alpine, "", "arm64", "musl", "1.2.5-r10") }, "pkg:apk/alpine/musl@1.2.5-r10?arch=aarch64&distro=alpine-3.22.1"},
+		{"distro unknown: no vendor, no distro", func() (string, error) { return op(nil, "", "amd64", "openssl", "3.5.1-1") }, "pkg:deb/openssl@3.5.1-1?arch=amd64"},
+		{"an architecture-independent Debian package", func() (string, error) { return op(debian, "all", "arm64", "tzdata", "2025b-4") }, "pkg:deb/debian/tzdata@2025b-4?arch=all&distro=debian-13"},
 		{"an architecture-independent Alpine package", func() (string, error) {
-			return osPurl(alpine, "arm64", "noarch", "ca-certificates-bundle", "20250619-r0")
+			return op(alpine, "noarch", "arm64", "ca-certificates-bundle", "20250619-r0")
 		}, "pkg:apk/alpine/ca-certificates-bundle@20250619-r0?arch=noarch&distro=alpine-3.22.1"},
 		{"a scoped npm package", func() (string, error) { return npmPurl("@angular/cli", "19.0.0") }, "pkg:npm/%40angular/cli@19.0.0"},
 		{"pypi's name rules", func() (string, error) { return purl("pypi", "", "Typing_Extensions", "4.16.0", nil) }, "pkg:pypi/typing-extensions@4.16.0"},

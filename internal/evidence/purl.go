@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/package-url/packageurl-go"
+
+	"github.com/evergreen-images/evergreen/internal/records"
 )
 
 // purl builds a Package URL with packageurl-go, which percent-encodes each
@@ -23,31 +25,32 @@ func purl(typ, namespace, name, version string, qualifiers map[string]string) (s
 	return p.ToString(), nil
 }
 
-// osPurl is the Package URL of an OS package. dpkg and apk name the
-// architectures differently; the purl types use the package manager's
-// names.
+// osPurl is the Package URL of one of the inventory's OS packages: type
+// apk when apk's database listed it (or the distro is Alpine), else deb;
+// the vendor and the distro from the OS release; the package's own
+// architecture as its package manager names it (Debian's "all", Alpine's
+// "noarch"), or, in an inventory recorded before architectures were kept,
+// the image's (in apk's names on Alpine).
 //
-// Without the distro (nil) nothing is assumed: the inventory's OS packages
-// come from dpkg, so the type is deb, but the namespace (the vendor:
+// Without the distro (nil) nothing is assumed: the namespace (the vendor:
 // debian, ubuntu) and the distro qualifier are left out rather than
 // guessed, and a consumer's scanner matches on name and version alone.
-//
-// pkgArch is the package's own architecture, as its package manager names
-// it; empty: the image's.
-func osPurl(d *Distro, arch, pkgArch, name, version string) (string, error) {
-	if d != nil && d.ID == "alpine" {
+func osPurl(inv *records.Inventory, arch, name, version string) (string, error) {
+	d, pkgArch := inv.Distro, inv.OSArch[name]
+	vendor, distro := "", ""
+	if d != nil {
+		vendor, distro = d.ID, d.ID+"-"+d.VersionID
+	}
+	if inv.PackageManager == "apk" || d != nil && d.ID == "alpine" {
 		if pkgArch == "" {
 			pkgArch = apkArch(arch)
 		}
-		return purl(packageurl.TypeApk, "alpine", name, version, map[string]string{"arch": pkgArch, "distro": d.ID + "-" + d.VersionID})
+		return purl(packageurl.TypeApk, vendor, name, version, map[string]string{"arch": pkgArch, "distro": distro})
 	}
 	if pkgArch == "" {
 		pkgArch = arch
 	}
-	if d == nil {
-		return purl(packageurl.TypeDebian, "", name, version, map[string]string{"arch": pkgArch})
-	}
-	return purl(packageurl.TypeDebian, d.ID, name, version, map[string]string{"arch": pkgArch, "distro": d.ID + "-" + d.VersionID})
+	return purl(packageurl.TypeDebian, vendor, name, version, map[string]string{"arch": pkgArch, "distro": distro})
 }
 
 // apkArch is apk's name of an OCI architecture.

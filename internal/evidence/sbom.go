@@ -74,7 +74,7 @@ func SBOM(img Image, b Build) ([]byte, error) {
 		}
 		components = append(components, c)
 	}
-	if d := img.Distro; d != nil {
+	if d := inv.Distro; d != nil {
 		// The OS release as its own component: scanners (Grype, Trivy)
 		// take the distro from the operating-system component to match
 		// advisories. It has no Package URL: no purl type names a release.
@@ -128,7 +128,7 @@ func inventoryComponent(img Image, kind, name, version string) (cdx.Component, e
 	typ := cdx.ComponentTypeLibrary
 	switch kind {
 	case "os":
-		ref, err = osPurl(img.Distro, img.Arch, img.OSArch[name], name, version)
+		ref, err = osPurl(img.Inventory, img.Arch, name, version)
 	case "runtime":
 		typ = cdx.ComponentTypeApplication
 		ref, err = runtimePurl(name, version)
