@@ -19,10 +19,12 @@ import (
 )
 
 // Evidence attaches a document to an image of a repository as an OCI
-// referrer. It goes through the registry API: ECR's PutImage takes a
-// manifest but not the document's blob.
+// referrer, and tags it (internal/referrers: the evidence tags). It goes
+// through the registry API: ECR's PutImage takes a manifest but not the
+// document's blob.
 type Evidence interface {
 	Attach(ctx context.Context, repository string, subject awsops.Manifest, artifactType string, doc []byte) (digest string, err error)
+	Tag(ctx context.Context, repository, digest, tag string) error
 }
 
 // RegistryEvidence attaches through the registry that ECR's login token
@@ -40,7 +42,7 @@ type registryEvidence struct {
 	err  error
 }
 
-func (r *registryEvidence) Attach(ctx context.Context, repository string, subject awsops.Manifest, artifactType string, doc []byte) (string, error) {
+func (r *registryEvidence) login(ctx context.Context) error {
 	r.once.Do(func() {
 		auth, err := referrers.ECRAuthenticator(ctx, r.tokens)
 		if err != nil {
@@ -49,12 +51,36 @@ func (r *registryEvidence) Attach(ctx context.Context, repository string, subjec
 		}
 		r.opts = []remote.Option{remote.WithAuth(auth)}
 	})
-	if r.err != nil {
-		return "", r.err
+	return r.err
+}
+
+func (r *registryEvidence) repository(ctx context.Context, repository string) (name.Repository, error) {
+	if err := r.login(ctx); err != nil {
+		return name.Repository{}, err
 	}
 	repo, err := name.NewRepository(r.registry + "/" + repository)
 	if err != nil {
-		return "", fmt.Errorf("the repository %s/%s: %v", r.registry, repository, err)
+		return name.Repository{}, fmt.Errorf("the repository %s/%s: %v", r.registry, repository, err)
+	}
+	return repo, nil
+}
+
+func (r *registryEvidence) Tag(ctx context.Context, repository, digest, tag string) error {
+	repo, err := r.repository(ctx, repository)
+	if err != nil {
+		return err
+	}
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return fmt.Errorf("the evidence %s: %v", digest, err)
+	}
+	return referrers.TagEvidence(ctx, repo, v1.Descriptor{Digest: h}, tag, r.opts...)
+}
+
+func (r *registryEvidence) Attach(ctx context.Context, repository string, subject awsops.Manifest, artifactType string, doc []byte) (string, error) {
+	repo, err := r.repository(ctx, repository)
+	if err != nil {
+		return "", err
 	}
 	h, err := v1.NewHash(subject.Digest)
 	if err != nil {
@@ -74,27 +100,21 @@ func (r *registryEvidence) Attach(ctx context.Context, repository string, subjec
 // built by an attempt whose record was overwritten), or was written before
 // Build recorded its builder. No provenance is better than a wrong one.
 func (p *publisher) evidenceBuild(arch, digest string) (evidence.Build, string) {
+	b := evidence.Build{SourceRevision: p.e.SourceRevision, Dockerfile: "runtimes/" + p.e.Runtime + "/Dockerfile", ExecutionID: p.e.ExecutionID}
 	r, found := p.records[arch]
-	switch {
-	case !found || r.Digest != digest:
-		return evidence.Build{}, "its Build record names another image"
-	case r.Builder == "":
-		return evidence.Build{}, "its Build record was written before Build recorded its builder"
+	if !found || r.Digest != digest {
+		return b, "its Build record names another image"
 	}
-	b := evidence.Build{
-		BuilderID:        r.Builder,
-		BuildType:        evidence.BuildTypeCodeBuild,
-		SourceRepository: r.SourceRepository,
-		SourceRevision:   r.SourceRevision,
-		Dockerfile:       "runtimes/" + p.e.Runtime + "/Dockerfile",
-		ExecutionID:      r.ExecutionID,
-		BuildID:          r.BuildID,
+	b.SourceRevision, b.SourceRepository, b.ExecutionID, b.BuildID = r.SourceRevision, r.SourceRepository, r.ExecutionID, r.BuildID
+	b.StartedOn, _ = time.Parse(records.TimeFormat, r.StartedAt)
+	b.FinishedOn, _ = time.Parse(records.TimeFormat, r.PushedAt)
+	if r.Builder == "" {
+		return b, "its Build record was written before Build recorded its builder"
 	}
+	b.BuilderID, b.BuildType = r.Builder, evidence.BuildTypeCodeBuild
 	if strings.HasPrefix(r.Builder, "https://") {
 		b.BuildType = evidence.BuildTypeGitHubActions
 	}
-	b.StartedOn, _ = time.Parse(records.TimeFormat, r.StartedAt)
-	b.FinishedOn, _ = time.Parse(records.TimeFormat, r.PushedAt)
 	return b, ""
 }
 
@@ -103,24 +123,50 @@ func (p *publisher) evidenceBuild(arch, digest string) (evidence.Build, string) 
 // published tag without them. The documents are made from records only
 // (no clock), so a retried Publish attaches the same bytes: the same
 // digests, nothing new.
-func (p *publisher) attachEvidence(ctx context.Context, index awsops.Manifest, set map[string]awsops.Manifest, inventories map[string]*records.Inventory, verdict evidence.Verdict) error {
+//
+// It returns what it attached, by the moving tag of its subject, for
+// tagEvidence.
+func (p *publisher) attachEvidence(ctx context.Context, index awsops.Manifest, set map[string]awsops.Manifest, inventories map[string]*records.Inventory,
+	verdict evidence.Verdict) ([]attached, error) {
 	e := p.e
-	if err := p.attach(ctx, index, "index", evidence.ArtifactVerdict, func() ([]byte, error) { return evidence.VerdictDocument(verdict) }); err != nil {
+	var out []attached
+	add := func(subject awsops.Manifest, subjectTag, what, artifactType string, render func() ([]byte, error)) error {
+		d, err := p.attach(ctx, subject, what, artifactType, render)
+		out = append(out, attached{subjectTag, artifactType, d})
 		return err
+	}
+	if err := add(index, e.Version, "index", evidence.ArtifactVerdict, func() ([]byte, error) { return evidence.VerdictDocument(verdict) }); err != nil {
+		return nil, err
 	}
 	for _, a := range e.Architectures {
 		b, why := p.evidenceBuild(a, set[a].Digest)
 		img := evidence.Image{Repository: e.Registry + "/" + e.Repository, Digest: set[a].Digest, Runtime: e.Runtime, Version: e.Version, Arch: a,
 			Inventory: inventories[a]}
-		if err := p.attach(ctx, set[a], a, evidence.ArtifactSBOM, func() ([]byte, error) { return evidence.SBOM(img, b) }); err != nil {
-			return err
+		if err := add(set[a], p.archTag(a), a, evidence.ArtifactSBOM, func() ([]byte, error) { return evidence.SBOM(img, b) }); err != nil {
+			return nil, err
 		}
 		if why != "" {
 			fmt.Fprintf(p.out, "no provenance for the %s image %s: %s\n", a, set[a].Digest, why)
 			continue
 		}
-		if err := p.attach(ctx, set[a], a, evidence.ArtifactProvenance, func() ([]byte, error) { return evidence.Provenance(img, b) }); err != nil {
-			return err
+		if err := add(set[a], p.archTag(a), a, evidence.ArtifactProvenance, func() ([]byte, error) { return evidence.Provenance(img, b) }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// attached is one document attached to the image a moving tag names.
+type attached struct{ subjectTag, artifactType, digest string }
+
+// tagEvidence gives the current evidence the tags that keep it
+// (internal/referrers, evidence tags), once the moving tags name its
+// subjects.
+func (p *publisher) tagEvidence(ctx context.Context, docs []attached) error {
+	for _, d := range docs {
+		tag := referrers.EvidenceTag(d.subjectTag, d.artifactType)
+		if err := p.write(p.e.Repository+":"+tag, func() (bool, error) { return true, p.c.Evidence.Tag(ctx, p.e.Repository, d.digest, tag) }); err != nil {
+			return p.fail("%v", err)
 		}
 	}
 	return nil
@@ -145,10 +191,10 @@ func (p *publisher) verdict(set records.Set, previous *records.Set, committedAt 
 	return evidence.VerdictFrom(&rec, p.gate, revision)
 }
 
-func (p *publisher) attach(ctx context.Context, subject awsops.Manifest, what, artifactType string, render func() ([]byte, error)) error {
+func (p *publisher) attach(ctx context.Context, subject awsops.Manifest, what, artifactType string, render func() ([]byte, error)) (string, error) {
 	doc, err := render()
 	if err != nil {
-		return p.fail("making the %s %s of %s: %v", what, artifactType, subject.Digest, err)
+		return "", p.fail("making the %s %s of %s: %v", what, artifactType, subject.Digest, err)
 	}
 	start := p.now()
 	var digest string
@@ -158,8 +204,8 @@ func (p *publisher) attach(ctx context.Context, subject awsops.Manifest, what, a
 		return err == nil, err
 	})
 	if err != nil {
-		return p.fail("attaching the %s %s to %s: %v", what, artifactType, subject.Digest, err)
+		return "", p.fail("attaching the %s %s to %s: %v", what, artifactType, subject.Digest, err)
 	}
 	fmt.Fprintf(p.out, "attached %s %s (%d bytes) to %s as %s in %.1f s\n", what, artifactType, len(doc), subject.Digest, digest, p.now().Sub(start).Seconds())
-	return nil
+	return digest, nil
 }

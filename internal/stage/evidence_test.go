@@ -9,11 +9,13 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/evidence"
 	"github.com/evergreen-images/evergreen/internal/records"
 	"github.com/evergreen-images/evergreen/internal/referrers"
+	"github.com/evergreen-images/evergreen/runtimes"
 )
 
 // evidenceOf is what is attached to a digest of the fixture's repository:
@@ -88,6 +90,26 @@ func TestEveryPublishedImageCarriesItsSBOMProvenanceAndTheIndexItsVerdict(t *tes
 			t.Errorf("%s provenance builder %q, want the Build record's %q", a, provs[0].Builder, vs[a].Builder)
 		}
 	}
+	// The current evidence carries the tags that keep it (the lifecycle's
+	// keep rule for evidence tags), named after its subject's moving tag.
+	repo, _ := name.NewRepository(f.Evidence + "/" + f.Repo)
+	subjects := map[string]string{f.Env.Version: rec.Index}
+	for _, a := range f.Env.Architectures {
+		subjects[runtimes.ArchTag(f.Env.Version, runtimes.Arch(a))] = rec.Images[a]
+	}
+	for tag, digest := range subjects {
+		descs, err := referrers.List(f.ctx, repo.Digest(digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range descs {
+			et := referrers.EvidenceTag(tag, d.ArtifactType)
+			got, err := remote.Head(repo.Tag(et))
+			if err != nil || got.Digest != d.Digest {
+				t.Errorf("%s: %v %v, want the %s of %s (%s)", et, got, err, d.ArtifactType, tag, d.Digest)
+			}
+		}
+	}
 	ev := f.evidenceOf(rec.Index)
 	if v := ev[evidence.ArtifactVerdict]; len(v) != 1 || len(ev) != 1 || v[0].Subject != rec.Index || v[0].Result != records.ResultPublished ||
 		!maps.Equal(v[0].Images, rec.Images) {
@@ -140,6 +162,10 @@ func TestNoTagMovesBeforeTheEvidenceIsAttached(t *testing.T) {
 }
 
 type refusingEvidence struct{}
+
+func (refusingEvidence) Tag(context.Context, string, string, string) error {
+	return errors.New("UNAUTHORIZED")
+}
 
 func (refusingEvidence) Attach(context.Context, string, awsops.Manifest, string, []byte) (string, error) {
 	return "", errors.New("UNAUTHORIZED: authentication required")

@@ -329,7 +329,8 @@ func (p *publisher) run(ctx context.Context) error {
 		vulns[a] = vulnerabilityDelta(p.records[a], images[a])
 	}
 	published := set0(index.Digest, dated, images)
-	if err := p.attachEvidence(ctx, index, set, inventories, p.verdict(published, previous, records.Time(pushed), changes, vulns)); err != nil {
+	docs, err := p.attachEvidence(ctx, index, set, inventories, p.verdict(published, previous, records.Time(pushed), changes, vulns))
+	if err != nil {
 		return err
 	}
 
@@ -341,6 +342,9 @@ func (p *publisher) run(ctx context.Context) error {
 	}
 	if err := p.write(e.Repository+":"+e.Version, func() (bool, error) { return p.im.putTag(ctx, e.Version, index) }); err != nil {
 		return p.fail("%v", err)
+	}
+	if err := p.tagEvidence(ctx, docs); err != nil {
+		return err
 	}
 	if err := p.removeDrafts(ctx, true); err != nil {
 		return err

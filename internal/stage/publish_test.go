@@ -124,6 +124,13 @@ func (e faultyEvidence) Attach(ctx context.Context, repository string, subject a
 	return e.Evidence.Attach(ctx, repository, subject, artifactType, doc)
 }
 
+func (e faultyEvidence) Tag(ctx context.Context, repository, digest, tag string) error {
+	if err := e.f.allow("Tag " + repository + ":" + tag); err != nil {
+		return err
+	}
+	return e.Evidence.Tag(ctx, repository, digest, tag)
+}
+
 type faultySSM struct {
 	SSM
 	f *faults
