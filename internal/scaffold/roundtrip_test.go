@@ -89,8 +89,18 @@ func TestRoundTrip(t *testing.T) {
 		env = append(env, "PATH="+node+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	goCmd(t, dir, env, goBin, "build", "-o", bin+string(os.PathSeparator), "./cmd/newruntime", "./cmd/generate")
-	name := scaffoldName(list)
-	goCmd(t, dir, env, filepath.Join(bin, "newruntime"), "-name", name, "-base", "golang", "-versions", "1.25 1.26", "-version-cmd", "go version")
+	// One runtime of each family, as a user would ask for it (the default
+	// Debian trixie, a Temurin Java on Ubuntu noble, a node on Alpine).
+	var names []string
+	for _, s := range []struct{ name, base, versions, variant, versionCmd string }{
+		{scaffoldName(list, "roundtrip"), "golang", "1.25 1.26", "", "go version"},
+		{scaffoldName(list, "roundtrip-java"), "eclipse-temurin", "21 25", "noble", "java -version"},
+		{scaffoldName(list, "roundtrip-alpine"), "node", "22 24", "alpine3.22", "node --version"},
+	} {
+		goCmd(t, dir, env, filepath.Join(bin, "newruntime"), "-name", s.name, "-base", s.base, "-versions", s.versions, "-version-cmd", s.versionCmd, "-variant", s.variant)
+		names = append(names, s.name)
+	}
+	name := strings.Join(names, ", ")
 	goCmd(t, dir, env, filepath.Join(bin, "generate"))
 	after, err := runtimes.Load(listPath)
 	if err != nil {
@@ -116,8 +126,15 @@ func TestRoundTrip(t *testing.T) {
 	packages := []string{"./runtimes", "./buildspecs", "./workflow", "./stacks", "./internal/generate"}
 	out := goCmd(t, dir, env, goBin, append([]string{"test", "-count=1", "-skip", selfTestsOfTheHost}, packages...)...)
 	t.Logf("go test in the copy:\n%s", out)
+	// The contract test checked each scaffolded folder by its family.
+	contract := goCmd(t, dir, env, goBin, "test", "-count=1", "-run", "^TestDockerfilesFollowTheContract$", "-v", "./runtimes")
+	for _, n := range names {
+		if !strings.Contains(contract, "--- PASS: TestDockerfilesFollowTheContract/runtimes/"+n+" ") {
+			t.Errorf("the contract test in the copy did not pass %s:\n%s", n, contract)
+		}
+	}
 	t.Logf("go test in the copy: %s; whole round trip: %s", time.Since(testStart).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	checkreport.Printf("scaffold: round trip (%s %s added, %s, runtime %s scaffolded, regenerated, %s tested in a copy) in %s",
+	checkreport.Printf("scaffold: round trip (%s %s added, %s, runtimes %s scaffolded, regenerated, %s tested in a copy) in %s",
 		added.Name, newVersion, droppedText, name, strings.Join(packages, " "), time.Since(start).Round(10*time.Millisecond))
 }
 
@@ -287,9 +304,8 @@ func dropFirstVersion(t *testing.T, text []byte, i int) []byte {
 	return out
 }
 
-// scaffoldName is a runtime name the list does not have.
-func scaffoldName(l *runtimes.List) string {
-	name := "roundtrip"
+// scaffoldName is a runtime name the list does not have, starting with name.
+func scaffoldName(l *runtimes.List, name string) string {
 	for taken := true; taken; {
 		taken = false
 		for _, rt := range l.Runtimes {
