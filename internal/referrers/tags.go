@@ -58,3 +58,28 @@ func TagEvidence(ctx context.Context, repo name.Repository, referrer v1.Descript
 	}
 	return nil
 }
+
+// RetagEvidence points subjectTag's evidence tags at the evidence attached
+// to subject (a rollback moves the moving tags to an earlier image, and its
+// evidence becomes the current one). It returns the tags it wrote; none
+// when subject has no evidence (published before evidence existed).
+func RetagEvidence(ctx context.Context, repo name.Repository, subjectTag string, subject v1.Hash, opts ...remote.Option) ([]string, error) {
+	descs, err := List(ctx, repo.Digest(subject.String()), opts...)
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, d := range descs {
+		switch d.ArtifactType {
+		case ArtifactSBOM, ArtifactProvenance, ArtifactVerdict:
+		default:
+			continue // another tool's referrer (a signature): not ours to keep
+		}
+		tag := EvidenceTag(subjectTag, d.ArtifactType)
+		if err := TagEvidence(ctx, repo, d, tag, opts...); err != nil {
+			return tags, err
+		}
+		tags = append(tags, tag)
+	}
+	return tags, nil
+}

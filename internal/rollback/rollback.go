@@ -19,9 +19,14 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/records"
+	"github.com/evergreen-images/evergreen/internal/referrers"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -38,6 +43,9 @@ type Options struct {
 	TopicArn string
 	// Now is the time the rollback records; zero means the clock.
 	Now time.Time
+	// Registry is where the registry API answers for the evidence tags;
+	// empty means the repository URI's host, logged in with an ECR token.
+	Registry string
 }
 
 // target is what the rollback points the tags at, checked.
@@ -155,6 +163,7 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 		return partial(err)
 	}
 	fmt.Fprintln(w, line)
+	retagEvidence(ctx, ecrc, uri, o.Registry, rt, v, tg, w)
 
 	// The parameters, only where they differ: a put of the same value adds a
 	// parameter version and changes nothing else.
@@ -200,6 +209,53 @@ func Run(ctx context.Context, cfg aws.Config, o Options, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "sns       sent %q to %s\n", subject, topic)
 	return nil
+}
+
+// retagEvidence moves the evidence tags with the moving tags, so that the
+// lifecycle's keep rule holds the evidence of what is published now. It
+// only warns on failure: the tags are keep markers (consumers find
+// evidence through the Referrers API, by digest), and a rollback is done
+// in a hurry; running it again retries them.
+func retagEvidence(ctx context.Context, ecrc *ecr.Client, uri, registry string, rt *runtimes.Runtime, v string, tg target, w io.Writer) {
+	host, path, _ := strings.Cut(uri, "/")
+	if registry == "" {
+		registry = host
+	}
+	warn := func(err error) {
+		fmt.Fprintf(w, "evidence  the evidence tags were not moved (%v): run the same make rollback again to move them\n", err)
+	}
+	auth, err := referrers.ECRAuthenticator(ctx, ecrc)
+	if err != nil {
+		warn(err)
+		return
+	}
+	repo, err := name.NewRepository(registry + "/" + path)
+	if err != nil {
+		warn(err)
+		return
+	}
+	subjects := [][2]string{}
+	for _, a := range rt.Architectures {
+		subjects = append(subjects, [2]string{runtimes.ArchTag(v, a), tg.images[a].Digest})
+	}
+	subjects = append(subjects, [2]string{v, tg.index.Digest})
+	for _, s := range subjects {
+		h, err := v1.NewHash(s[1])
+		if err != nil {
+			warn(err)
+			return
+		}
+		tags, err := referrers.RetagEvidence(ctx, repo, s[0], h, remote.WithAuth(auth))
+		if err != nil {
+			warn(err)
+			return
+		}
+		if len(tags) == 0 {
+			fmt.Fprintf(w, "evidence  %s@%s has no evidence (published before Publish attached it)\n", repo, s[1])
+			continue
+		}
+		fmt.Fprintf(w, "evidence  %s -> the evidence of %s\n", strings.Join(tags, ", "), s[1])
+	}
 }
 
 // Subject is the SNS subject of a rollback message. SNS refuses subjects

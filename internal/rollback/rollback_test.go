@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
+	"net/http/httptest"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,10 +24,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
 	"github.com/evergreen-images/evergreen/config"
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/mototest"
 	"github.com/evergreen-images/evergreen/internal/records"
+	"github.com/evergreen-images/evergreen/internal/referrers"
 	"github.com/evergreen-images/evergreen/runtimes"
 )
 
@@ -51,6 +60,9 @@ type world struct {
 	oldTag   string
 	curTag   string
 	archs    []string
+	// registry stands in for the repository's registry API (moto has
+	// none), where the evidence and its tags are.
+	registry string
 }
 
 func setUp(t *testing.T) *world {
@@ -80,6 +92,9 @@ func setUp(t *testing.T) *world {
 	}
 	w.oldTag = runtimes.DatedTag(w.v, "20261120", "0a1b2c3d")
 	w.curTag = runtimes.DatedTag(w.v, "20261127", "1b2c3d4e")
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	w.registry = strings.TrimPrefix(srv.URL, "http://")
 	w.old = mototest.SeedRelease(t, w.ecr, w.repo, w.v, w.oldTag, w.archs, "old", false)
 	w.cur = mototest.SeedRelease(t, w.ecr, w.repo, w.v, w.curTag, w.archs, "current", true)
 	prefix := w.conf.ParameterPrefix() + "/" + w.rt.Name + "/" + w.v
@@ -120,7 +135,38 @@ func (w *world) putParam(t *testing.T, name, value string) {
 
 func (w *world) options(to string) Options {
 	return Options{Config: w.conf, List: w.list, Runtime: w.rt.Name, Version: w.v, To: to, Bucket: w.bucket, TopicArn: w.topic,
-		Now: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC)}
+		Now: time.Date(2026, 11, 28, 9, 30, 0, 0, time.UTC), Registry: w.registry}
+}
+
+// attach gives a release's images and index an SBOM (the index a
+// verdict) in the world's registry, and the evidence tags when current.
+func (w *world) attach(t *testing.T, rel mototest.Release, current bool) map[string]v1.Hash {
+	t.Helper()
+	repo, err := name.NewRepository(w.registry + "/" + w.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]v1.Hash{}
+	add := func(tag string, m awsops.Manifest, artifactType string) {
+		h, _ := v1.NewHash(m.Digest)
+		d, err := referrers.Attach(context.Background(), repo, v1.Descriptor{MediaType: types.MediaType(m.MediaType), Digest: h, Size: int64(len(m.Bytes))},
+			artifactType, []byte(`{"about":"`+m.Digest+`"}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		et := referrers.EvidenceTag(tag, artifactType)
+		out[et] = d.Digest
+		if current {
+			if err := referrers.TagEvidence(context.Background(), repo, d, et); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, a := range w.archs {
+		add(w.v+"-"+a, rel.Images[a], referrers.ArtifactSBOM)
+	}
+	add(w.v, rel.Index, referrers.ArtifactVerdict)
+	return out
 }
 
 func (w *world) run(o Options) (string, error) {
@@ -363,6 +409,25 @@ func TestRollback(t *testing.T) {
 	}
 	if strings.Count(out, "already points at") != len(w.archs)+1 || params != len(w.archs)+1 || unchanged != params {
 		t.Errorf("a second identical rollback moved or wrote something:\n%s", out)
+	}
+}
+
+// The evidence tags keep the evidence of what the moving tags name: after
+// a rollback they name the evidence of the images it restored.
+func TestRollbackMovesTheEvidenceTagsToTheRestoredImagesEvidence(t *testing.T) {
+	w := setUp(t)
+	w.attach(t, w.cur, true)
+	want := w.attach(t, w.old, false)
+	out, err := w.run(w.options(w.oldTag))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	repo, _ := name.NewRepository(w.registry + "/" + w.repo)
+	for tag, d := range want {
+		got, err := remote.Head(repo.Tag(tag))
+		if err != nil || got.Digest != d {
+			t.Errorf("%s: %v %v, want the restored image's evidence %s\n%s", tag, got, err, d, out)
+		}
 	}
 }
 
