@@ -4,7 +4,8 @@
 #
 #   - Debian packages: shellcheck (lints the self-tests), and the CI/CD tools the
 #     node-ci-cd self-test checks: git, jq, zip, unzip, curl, openssh-client and
-#     awscli (Debian's awscli is AWS CLI v2: 2.9.x in bookworm, 2.23.x in trixie).
+#     awscli (Debian's awscli is AWS CLI v2: 2.9.x in bookworm, 2.23.x in trixie);
+#     busybox (an Alpine image's sh and tools, for the scaffold's Alpine self-test).
 #   - Node.js 22 (.ci/install-node.sh). The tests find it through NODE22_BIN
 #     (a directory holding `node`) or at .tools/node22/node_modules/.bin.
 set -euo pipefail
@@ -13,7 +14,7 @@ set -euo pipefail
 repo_root=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 
 # --- Debian packages --------------------------------------------------------
-debian_packages=(shellcheck git jq zip unzip curl openssh-client awscli)
+debian_packages=(shellcheck git jq zip unzip curl openssh-client awscli busybox)
 missing=()
 for p in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
