@@ -180,6 +180,9 @@ func Rehearse(o Options) (err error) {
 	r.runStage("Verify", builds, r.execID, r.srcDir(""), nil)
 	r.recordVerified(builds)
 	r.publish(publishes, builds)
+	// What execution 1 published carries its evidence, and the consumers'
+	// check passes on it (scenarios_evidence.go).
+	r.evidenceScenarios(publishes)
 	// The Report stage, unchanged and changed releases, the
 	// consumers' parameters (scenarios_releases.go).
 	r.releaseScenarios(publishes, builds)

@@ -194,9 +194,12 @@ func (r *rehearsal) execute(x *execution, label string, p publishEntry, rel []bu
 		ff("Publish failed: %v (log %s)", res.Err, res.Log)
 		return
 	}
-	// Publish reads manifests and writes tags: never a layer.
-	if t, err := CountTraffic(r.ecrReg.LogPath, from, r.ecrReg.LogSize(), r.configs); err != nil || t.LayerReads+t.LayerWrites+t.UploadRequests > 0 {
-		ff("Publish moved layers: %d read, %d uploaded, %d upload requests (%v)", t.LayerReads, t.LayerWrites, t.UploadRequests, err)
+	// Publish reads manifests and writes tags and its evidence: never an
+	// image's layer.
+	if t, err := CountTraffic(r.ecrReg.LogPath, from, r.ecrReg.LogSize(), r.configs); err != nil {
+		ff("reading the registry's log: %v", err)
+	} else if why := r.imageLayersMoved(t); why != "" {
+		ff("Publish moved image layers: %s", why)
 	}
 	key := recordKey(x.id, "publish", p.Entry)
 	data, found, err := r.moto.GetObject(r.bucket, key)
