@@ -41,18 +41,21 @@ type Warning struct {
 	UpstreamLTS bool
 }
 
-func (w Warning) String() string {
-	var when string
+// endOfLife says when an end of life is or was, days from today.
+func endOfLife(eol string, days int) string {
 	switch {
-	case w.EOL == "":
-		when = "is past its upstream end of life (endoflife.date gives no date)"
-	case w.Days < 0:
-		when = fmt.Sprintf("reached its upstream end of life on %s, %s ago", w.EOL, plural(-w.Days, "day"))
-	case w.Days == 0:
-		when = fmt.Sprintf("reaches its upstream end of life today, %s", w.EOL)
-	default:
-		when = fmt.Sprintf("reaches its upstream end of life on %s, in %s", w.EOL, plural(w.Days, "day"))
+	case eol == "":
+		return "is past its upstream end of life (endoflife.date gives no date)"
+	case days < 0:
+		return fmt.Sprintf("reached its upstream end of life on %s, %s ago", eol, plural(-days, "day"))
+	case days == 0:
+		return fmt.Sprintf("reaches its upstream end of life today, %s", eol)
 	}
+	return fmt.Sprintf("reaches its upstream end of life on %s, in %s", eol, plural(days, "day"))
+}
+
+func (w Warning) String() string {
+	when := endOfLife(w.EOL, w.Days)
 	cycle := ""
 	if w.Cycle != w.Version {
 		cycle = fmt.Sprintf(" (cycle %s)", w.Cycle)
@@ -112,17 +115,7 @@ type DistroWarning struct {
 }
 
 func (w DistroWarning) String() string {
-	var when string
-	switch {
-	case w.EOL == "":
-		when = "is past its upstream end of life (endoflife.date gives no date)"
-	case w.Days < 0:
-		when = fmt.Sprintf("reached its upstream end of life on %s, %s ago", w.EOL, plural(-w.Days, "day"))
-	case w.Days == 0:
-		when = fmt.Sprintf("reaches its upstream end of life today, %s", w.EOL)
-	default:
-		when = fmt.Sprintf("reaches its upstream end of life on %s, in %s", w.EOL, plural(w.Days, "day"))
-	}
+	when := endOfLife(w.EOL, w.Days)
 	cycle := ""
 	if w.Cycle != w.Release {
 		cycle = fmt.Sprintf(" (cycle %s)", w.Cycle)
