@@ -31,10 +31,7 @@ var errEvidenceProblems = errors.New("evidence missing or not matching")
 
 // readEvidence parses a document as the evidence package writes it; tests
 // replace it.
-var readEvidence referrers.ReadFunc = func(artifactType string, doc []byte) (referrers.Summary, error) {
-	s, err := evidence.Read(artifactType, doc)
-	return referrers.Summary(s), err
-}
+var readEvidence referrers.ReadFunc = evidence.Read
 
 // registryOptions are how verify reaches a registry; tests replace it.
 var registryOptions = registryAuth

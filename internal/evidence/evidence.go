@@ -17,14 +17,16 @@ import (
 	"time"
 
 	"github.com/evergreen-images/evergreen/internal/records"
+	"github.com/evergreen-images/evergreen/internal/referrers"
 )
 
 // Artifact types: the OCI artifactType of each referrer manifest, and the
 // media type of its one layer.
+// The table is internal/referrers', which attaches and checks them.
 const (
-	ArtifactSBOM       = "application/vnd.cyclonedx+json"
-	ArtifactProvenance = "application/vnd.in-toto+json"
-	ArtifactVerdict    = "application/vnd.evergreen.publish-verdict.v1+json"
+	ArtifactSBOM       = referrers.ArtifactSBOM
+	ArtifactProvenance = referrers.ArtifactProvenance
+	ArtifactVerdict    = referrers.ArtifactVerdict
 )
 
 // Build types: the SLSA buildType of each builder that runs Build. Each URI
@@ -74,28 +76,9 @@ type Build struct {
 	FinishedOn  time.Time `json:"finishedOn"`
 }
 
-// Summary is what a document says that `evergreen verify` cross-checks.
-type Summary struct {
-	Kind           string // KindSBOM, KindProvenance, KindVerdict
-	Subject        string // the digest the document is about (sha256:...)
-	SourceRevision string
-	// BaseName and BaseDigest: the base image; empty for the verdict.
-	BaseName, BaseDigest string
-	// Packages is how many components the SBOM lists (the base image among
-	// them).
-	Packages int
-	// Result is the verdict's outcome (records.ResultPublished, ...); Gate
-	// the gate's setting and its result ("never-worse: passed").
-	Result string
-	Gate   string
-	// Fixed and Introduced are the verdict's CVE ids, over every
-	// architecture, sorted, each once.
-	Fixed, Introduced []string
-	// Images is the verdict's per-architecture images: arch -> digest.
-	Images map[string]string
-	// Builder is the provenance's builder id.
-	Builder string
-}
+// Summary is what a document says that `evergreen verify` cross-checks
+// (internal/referrers owns the type: the check compares it there).
+type Summary = referrers.Summary
 
 // Summary kinds.
 const (

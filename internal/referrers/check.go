@@ -23,15 +23,28 @@ const (
 	ArtifactVerdict    = "application/vnd.evergreen.publish-verdict.v1+json"
 )
 
-// Summary is what a document says that the check compares: the fields of
-// the evidence package's Summary.
+// Summary is what a document says that the check compares (internal/
+// evidence reads the documents into it).
 type Summary struct {
-	Kind, Subject, SourceRevision, BaseName, BaseDigest string
-	Packages                                            int
-	Result, Gate                                        string
-	Fixed, Introduced                                   []string
-	Images                                              map[string]string
-	Builder                                             string
+	Kind           string // sbom, provenance, verdict (evidence.KindSBOM, ...)
+	Subject        string // the digest the document is about (sha256:...)
+	SourceRevision string
+	// BaseName and BaseDigest: the base image; empty for the verdict.
+	BaseName, BaseDigest string
+	// Packages is how many components the SBOM lists (the base image among
+	// them).
+	Packages int
+	// Result is the verdict's outcome (records.ResultPublished, ...); Gate
+	// the gate's setting and its result ("never-worse: passed").
+	Result string
+	Gate   string
+	// Fixed and Introduced are the verdict's CVE ids, over every
+	// architecture, sorted, each once.
+	Fixed, Introduced []string
+	// Images is the verdict's per-architecture images: arch -> digest.
+	Images map[string]string
+	// Builder is the provenance's builder id.
+	Builder string
 }
 
 // ReadFunc parses one document of an artifact type into its Summary (the
