@@ -82,9 +82,9 @@ type Summary = referrers.Summary
 
 // Summary kinds.
 const (
-	KindSBOM       = "sbom"
-	KindProvenance = "provenance"
-	KindVerdict    = "verdict"
+	KindSBOM       = referrers.KindSBOM
+	KindProvenance = referrers.KindProvenance
+	KindVerdict    = referrers.KindVerdict
 )
 
 // Read parses a document of one of the artifact types, checks its shape and

@@ -23,10 +23,20 @@ const (
 	ArtifactVerdict    = "application/vnd.evergreen.publish-verdict.v1+json"
 )
 
+// The kinds of evidence, as Summary.Kind and the evidence tags name them.
+const (
+	KindSBOM       = "sbom"
+	KindProvenance = "provenance"
+	KindVerdict    = "verdict"
+)
+
+// kinds are the artifact types' kinds.
+var kinds = map[string]string{ArtifactSBOM: KindSBOM, ArtifactProvenance: KindProvenance, ArtifactVerdict: KindVerdict}
+
 // Summary is what a document says that the check compares (internal/
 // evidence reads the documents into it).
 type Summary struct {
-	Kind           string // sbom, provenance, verdict (evidence.KindSBOM, ...)
+	Kind           string // KindSBOM, KindProvenance, KindVerdict
 	Subject        string // the digest the document is about (sha256:...)
 	SourceRevision string
 	// BaseName and BaseDigest: the base image; empty for the verdict.

@@ -37,7 +37,7 @@ const (
 // EvidenceTag is the tag of the current evidence of one kind for a subject
 // tag: 22-amd64.evidence-sbom, 22.evidence-verdict.
 func EvidenceTag(subjectTag, artifactType string) string {
-	kind := map[string]string{ArtifactSBOM: "sbom", ArtifactProvenance: "provenance", ArtifactVerdict: "verdict"}[artifactType]
+	kind := kinds[artifactType]
 	if kind == "" {
 		kind = strings.NewReplacer("/", "-", "+", "-", ".", "-").Replace(artifactType)
 	}
