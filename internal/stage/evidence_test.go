@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/evergreen-images/evergreen/internal/awsops"
 	"github.com/evergreen-images/evergreen/internal/evidence"
@@ -182,3 +185,53 @@ func equalKinds(a, b map[string][]string) bool {
 	}
 	return true
 }
+
+// What Publish attaches passes the consumers' check (evergreen verify's
+// referrers.Check, reading the real documents with evidence.Read): on the
+// published tag, every image's SBOM and provenance and the index's verdict
+// agree. moto has no registry API, so the published manifests are copied,
+// by digest, into the registry that holds the evidence, and the tag with
+// them, as ECR would serve them.
+func TestWhatPublishAttachesPassesTheConsumersCheck(t *testing.T) {
+	f := newFixture(t)
+	exec := executionID("c0a5e11e", 1)
+	f.buildAndVerify(exec, "v1")
+	f.mustPublish(exec)
+	repo, _ := name.NewRepository(f.Evidence + "/" + f.Repo)
+	published := f.published()
+	// The images before the index: a registry refuses an index whose
+	// children it lacks.
+	tags := slices.SortedFunc(maps.Keys(published), func(a, b string) int { return len(b) - len(a) })
+	for _, tag := range tags {
+		digest := published[tag]
+		m, found, err := awsops.GetManifest(f.ctx, f.w.ECR, f.Repo, ecrtypes.ImageIdentifier{ImageDigest: aws.String(digest)})
+		if err != nil || !found {
+			t.Fatalf("%s@%s: %v", f.Repo, digest, err)
+		}
+		raw := rawManifest{m.Bytes, types.MediaType(m.MediaType)}
+		if err := remote.Put(repo.Digest(digest), raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Put(repo.Tag(tag), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := referrers.Check(f.ctx, repo.Tag(f.Env.Version), evidence.Read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res.Print(&out)
+	t.Log("\n" + out.String())
+	if len(res.Problems) > 0 || len(res.Images) != len(f.Env.Architectures) || res.Verdict == nil {
+		t.Errorf("the consumers' check of what Publish published:\n%s", out.String())
+	}
+}
+
+type rawManifest struct {
+	b  []byte
+	mt types.MediaType
+}
+
+func (r rawManifest) RawManifest() ([]byte, error)        { return r.b, nil }
+func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
