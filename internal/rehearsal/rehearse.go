@@ -741,11 +741,15 @@ func (r *rehearsal) env(act Action, e Entry, spec Buildspec, execID, src, home s
 	if noActionEnv {
 		action = nil
 	}
+	buildID := act.Project + ":" + NewUUID()
 	codebuild := []Var{
 		{"AWS_REGION", standInRegion},
 		{"AWS_DEFAULT_REGION", standInRegion},
 		{"CODEBUILD_SRC_DIR", src},
-		{"CODEBUILD_BUILD_ID", act.Project + ":" + NewUUID()},
+		{"CODEBUILD_BUILD_ID", buildID},
+		// Every CodeBuild build has it; Build records the project it names
+		// as the provenance's builder.
+		{"CODEBUILD_BUILD_ARN", "arn:aws:codebuild:" + standInRegion + ":" + standInAccount + ":build/" + buildID},
 	}
 	// The other input artifacts, each where CodeBuild unpacks it: the
 	// Tool stage's binary for every later stage.

@@ -150,6 +150,9 @@ type Traffic struct {
 	// UploadedLayers are the layer digests whose upload completed (the
 	// registry logs no request size: their sizes are looked up after).
 	UploadedLayers []string
+	// ReadLayers are the digests of the layer blobs read (GET or HEAD,
+	// the existence check before an upload included).
+	ReadLayers []string
 	// ManifestWrites are the manifest PUTs and DELETEs, "METHOD path".
 	ManifestWrites []string
 }
@@ -210,6 +213,7 @@ func CountTraffic(logPath string, from, to int64, configs map[string]bool) (Traf
 				}
 			} else {
 				t.LayerReads++
+				t.ReadLayers = append(t.ReadLayers, digest)
 				if l.Method == http.MethodGet {
 					t.LayerBytesRead += l.Written
 				}
@@ -236,6 +240,7 @@ func (t *Traffic) Add(o Traffic) {
 	t.UploadRequests += o.UploadRequests
 	t.ManifestRequests += o.ManifestRequests
 	t.UploadedLayers = append(t.UploadedLayers, o.UploadedLayers...)
+	t.ReadLayers = append(t.ReadLayers, o.ReadLayers...)
 	t.ManifestWrites = append(t.ManifestWrites, o.ManifestWrites...)
 }
 

@@ -42,12 +42,13 @@ import (
 func (r *rehearsal) evidenceScenarios(pubs []publishEntry) {
 	var attached []string
 	fail := func(format string, args ...any) { attached = append(attached, fmt.Sprintf(format, args...)) }
-	var total, images int
+	var total, images, published int
 	var checked []publishEntry
 	for _, p := range pubs {
 		if _, err := r.checkPublished(p); err != nil {
 			continue // not published by execution 1 (a scenario made it fail): nothing to check
 		}
+		published++
 		n, err := r.checkEvidence(p)
 		if err != nil {
 			fail("%s: %v", p.Entry.ID, err)
@@ -57,16 +58,17 @@ func (r *rehearsal) evidenceScenarios(pubs []publishEntry) {
 		images += len(strings.Fields(p.Entry.Get("ARCHITECTURES")))
 		checked = append(checked, p)
 	}
-	if len(checked) == 0 {
+	switch {
+	case published == 0:
 		fail("no release of execution 1 was published")
-	} else {
+	case len(checked) > 0:
 		r.logf("   evidence: %d bytes of documents for %d images of %d releases (%d bytes per image, the verdict included)", total, images, len(checked), total/images)
 	}
 	r.scenario("evidence-attached", attached)
 
 	var verified []string
 	if len(checked) == 0 {
-		verified = append(verified, "no published release to verify")
+		verified = append(verified, "no published release whose evidence is complete to verify")
 	} else if err := r.verifyScenario(checked[0]); err != nil {
 		verified = append(verified, err.Error())
 	}
@@ -339,25 +341,31 @@ func (r *rehearsal) evidenceBlobs() (map[string]bool, error) {
 }
 
 // imageLayersMoved is what a Publish run did with image layers: it reads
-// none, and uploads no blob but its evidence. It returns why not, empty
-// when it kept to that.
+// none, and uploads no blob but its evidence (checking first whether the
+// registry has it, a HEAD). It returns why not, empty when it kept to that.
 func (r *rehearsal) imageLayersMoved(t Traffic) string {
+	if len(t.ReadLayers)+len(t.UploadedLayers) == 0 {
+		return ""
+	}
+	ev, err := r.evidenceBlobs()
+	if err != nil {
+		return "reading the evidence's blobs: " + err.Error()
+	}
 	var why []string
-	if t.LayerReads > 0 || t.LayerBytesRead > 0 {
-		why = append(why, fmt.Sprintf("%d layer reads (%d bytes)", t.LayerReads, t.LayerBytesRead))
-	}
-	if len(t.UploadedLayers) > 0 {
-		ev, err := r.evidenceBlobs()
-		if err != nil {
-			return "reading the evidence's blobs: " + err.Error()
-		}
-		for _, d := range t.UploadedLayers {
-			if !ev[d] {
-				why = append(why, "uploaded "+d+", which is no evidence's")
-			}
+	for _, d := range t.ReadLayers {
+		if !ev[d] {
+			why = append(why, "read "+d)
 		}
 	}
-	return strings.Join(why, "; ")
+	for _, d := range t.UploadedLayers {
+		if !ev[d] {
+			why = append(why, "uploaded "+d)
+		}
+	}
+	if len(why) > 0 {
+		return fmt.Sprintf("%d blob requests of no evidence's: %s", len(why), strings.Join(why, ", "))
+	}
+	return ""
 }
 
 // rawIndex is an index manifest put as it is.

@@ -23,6 +23,9 @@ import (
 // through the registry API: ECR's PutImage takes a manifest but not the
 // document's blob.
 type Evidence interface {
+	// Attached is what is attached to a subject already: artifact type ->
+	// the referrer's digest.
+	Attached(ctx context.Context, repository, subject string) (map[string]string, error)
 	Attach(ctx context.Context, repository string, subject awsops.Manifest, artifactType string, doc []byte) (digest string, err error)
 	Tag(ctx context.Context, repository, digest, tag string) error
 }
@@ -63,6 +66,24 @@ func (r *registryEvidence) repository(ctx context.Context, repository string) (n
 		return name.Repository{}, fmt.Errorf("the repository %s/%s: %v", r.registry, repository, err)
 	}
 	return repo, nil
+}
+
+func (r *registryEvidence) Attached(ctx context.Context, repository, subject string) (map[string]string, error) {
+	repo, err := r.repository(ctx, repository)
+	if err != nil {
+		return nil, err
+	}
+	descs, err := referrers.List(ctx, repo.Digest(subject), r.opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, d := range descs {
+		if _, seen := out[d.ArtifactType]; !seen {
+			out[d.ArtifactType] = d.Digest.String()
+		}
+	}
+	return out, nil
 }
 
 func (r *registryEvidence) Tag(ctx context.Context, repository, digest, tag string) error {
@@ -192,6 +213,18 @@ func (p *publisher) verdict(set records.Set, previous *records.Set, committedAt 
 }
 
 func (p *publisher) attach(ctx context.Context, subject awsops.Manifest, what, artifactType string, render func() ([]byte, error)) (string, error) {
+	// A digest's evidence is written once: what an earlier attempt attached
+	// stays (a retry may know less of the build: its Build record may name
+	// a rebuilt image, see evidenceBuild), so a subject never carries two
+	// documents of one kind.
+	have, err := p.c.Evidence.Attached(ctx, p.e.Repository, subject.Digest)
+	if err != nil {
+		return "", p.fail("listing what is attached to %s: %v", subject.Digest, err)
+	}
+	if d := have[artifactType]; d != "" {
+		fmt.Fprintf(p.out, "%s %s of %s: attached already as %s\n", what, artifactType, subject.Digest, d)
+		return d, nil
+	}
 	doc, err := render()
 	if err != nil {
 		return "", p.fail("making the %s %s of %s: %v", what, artifactType, subject.Digest, err)

@@ -166,6 +166,10 @@ func TestNoTagMovesBeforeTheEvidenceIsAttached(t *testing.T) {
 
 type refusingEvidence struct{}
 
+func (refusingEvidence) Attached(context.Context, string, string) (map[string]string, error) {
+	return nil, nil
+}
+
 func (refusingEvidence) Tag(context.Context, string, string, string) error {
 	return errors.New("UNAUTHORIZED")
 }
@@ -235,3 +239,32 @@ type rawManifest struct {
 
 func (r rawManifest) RawManifest() ([]byte, error)        { return r.b, nil }
 func (r rawManifest) MediaType() (types.MediaType, error) { return r.mt, nil }
+
+// An image's evidence is written once. A Publish stopped after its commit
+// point, whose drafts are then rebuilt and verified again (the records now
+// name other images), completes the committed set, and the set's images
+// keep the SBOM and provenance the first attempt attached: no second,
+// poorer document of the same kind.
+func TestAnImagesEvidenceIsWrittenOnce(t *testing.T) {
+	f := newFixture(t)
+	exec := executionID("0cce0ced", 1)
+	vs := f.buildAndVerify(exec, "v1")
+	f.stopAt(exec, runtimes.ArchTag(f.Env.Version, runtimes.Arch(f.Env.Architectures[0])))
+	for _, a := range f.Env.Architectures {
+		// moto D2: moving the draft tag would delete the committed image
+		// (ECR leaves it untagged); another tag keeps it.
+		putImage(f, "kept-"+a, imageOf(exec, "v1", a))
+		b := f.pushDraft(exec, a, imageOf(exec, "v1-rebuilt", a))
+		f.writeVerify(b, inventoryOf("v1", a), cleanScan(b.Digest), nil)
+	}
+	rec, _ := f.mustPublish(exec)
+	for _, a := range f.Env.Architectures {
+		if rec.Images[a] != vs[a].Digest {
+			t.Fatalf("%s: published %s, want the committed %s", a, rec.Images[a], vs[a].Digest)
+		}
+		ev := f.evidenceOf(rec.Images[a])
+		if len(ev[evidence.ArtifactSBOM]) != 1 || len(ev[evidence.ArtifactProvenance]) != 1 || len(ev) != 2 {
+			t.Errorf("%s image %s: evidence %v, want the one SBOM and provenance the first attempt attached", a, rec.Images[a], ev)
+		}
+	}
+}
