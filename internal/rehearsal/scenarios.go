@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/evergreen-images/evergreen/internal/referrers"
 )
 
 // The retry scenarios: retries, a moved draft tag, concurrent and
@@ -422,6 +424,11 @@ func (r *rehearsal) publishedTags(p publishEntry) (map[string]string, error) {
 	v := p.Entry.Get("VERSION")
 	out := map[string]string{}
 	for t, d := range tags {
+		// An evidence tag (<moving tag>.evidence-<kind>) names a referrer,
+		// not an image: it keeps the evidence and publishes nothing.
+		if strings.Contains(t, referrers.EvidenceTagMarker) {
+			continue
+		}
 		if t == v || (strings.HasPrefix(t, v+"-") && !strings.HasPrefix(t, "draft-")) {
 			out[t] = d
 		}

@@ -78,12 +78,13 @@ func (r *rehearsal) evidenceScenarios(pubs []publishEntry) {
 // checkEvidence checks one published release's evidence and returns the
 // bytes of its documents.
 func (r *rehearsal) checkEvidence(p publishEntry) (int, error) {
-	tags, err := r.publishedTags(p)
+	v := p.Entry.Get("VERSION")
+	repo := r.repoRef(p.Entry.Get("REPOSITORY"))
+	// Every tag: the published ones and the evidence tags.
+	tags, err := r.ecr().tags(repo)
 	if err != nil {
 		return 0, err
 	}
-	v := p.Entry.Get("VERSION")
-	repo := r.repoRef(p.Entry.Get("REPOSITORY"))
 	total := 0
 	images := map[string]string{}
 	var bases []string

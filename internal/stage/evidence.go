@@ -2,6 +2,7 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -153,7 +154,9 @@ func (p *publisher) attachEvidence(ctx context.Context, index awsops.Manifest, s
 	var out []attached
 	add := func(subject awsops.Manifest, subjectTag, what, artifactType string, render func() ([]byte, error)) error {
 		d, err := p.attach(ctx, subject, what, artifactType, render)
-		out = append(out, attached{subjectTag, artifactType, d})
+		if d != "" {
+			out = append(out, attached{subjectTag, artifactType, d})
+		}
 		return err
 	}
 	if err := add(index, e.Version, "index", evidence.ArtifactVerdict, func() ([]byte, error) { return evidence.VerdictDocument(verdict) }); err != nil {
@@ -166,16 +169,25 @@ func (p *publisher) attachEvidence(ctx context.Context, index awsops.Manifest, s
 		if err := add(set[a], p.archTag(a), a, evidence.ArtifactSBOM, func() ([]byte, error) { return evidence.SBOM(img, b) }); err != nil {
 			return nil, err
 		}
-		if why != "" {
-			fmt.Fprintf(p.out, "no provenance for the %s image %s: %s\n", a, set[a].Digest, why)
-			continue
-		}
-		if err := add(set[a], p.archTag(a), a, evidence.ArtifactProvenance, func() ([]byte, error) { return evidence.Provenance(img, b) }); err != nil {
+		// Without the build's facts, no provenance is made; one an earlier
+		// attempt attached stays (attach looks first).
+		if err := add(set[a], p.archTag(a), a, evidence.ArtifactProvenance, func() ([]byte, error) {
+			if why != "" {
+				return nil, errNoDocument{why}
+			}
+			return evidence.Provenance(img, b)
+		}); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
+
+// errNoDocument: a document cannot be made, and is better absent than
+// wrong.
+type errNoDocument struct{ why string }
+
+func (e errNoDocument) Error() string { return e.why }
 
 // attached is one document attached to the image a moving tag names.
 type attached struct{ subjectTag, artifactType, digest string }
@@ -226,6 +238,11 @@ func (p *publisher) attach(ctx context.Context, subject awsops.Manifest, what, a
 		return d, nil
 	}
 	doc, err := render()
+	var none errNoDocument
+	if errors.As(err, &none) {
+		fmt.Fprintf(p.out, "no %s %s for %s: %s\n", what, artifactType, subject.Digest, none.why)
+		return "", nil
+	}
 	if err != nil {
 		return "", p.fail("making the %s %s of %s: %v", what, artifactType, subject.Digest, err)
 	}

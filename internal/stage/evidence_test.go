@@ -93,8 +93,19 @@ func TestEveryPublishedImageCarriesItsSBOMProvenanceAndTheIndexItsVerdict(t *tes
 			t.Errorf("%s provenance builder %q, want the Build record's %q", a, provs[0].Builder, vs[a].Builder)
 		}
 	}
-	// The current evidence carries the tags that keep it (the lifecycle's
-	// keep rule for evidence tags), named after its subject's moving tag.
+	f.expectEvidenceTags(rec)
+	ev := f.evidenceOf(rec.Index)
+	if v := ev[evidence.ArtifactVerdict]; len(v) != 1 || len(ev) != 1 || v[0].Subject != rec.Index || v[0].Result != records.ResultPublished ||
+		!maps.Equal(v[0].Images, rec.Images) {
+		t.Errorf("index %s: evidence %+v, want one verdict of this set", rec.Index, ev)
+	}
+}
+
+// expectEvidenceTags: the current evidence carries the tags that keep it
+// (the lifecycle's keep rule for evidence tags), named after its subject's
+// moving tag, each naming the document attached to what that tag names.
+func (f *fixture) expectEvidenceTags(rec *records.Publish) {
+	f.t.Helper()
 	repo, _ := name.NewRepository(f.Evidence + "/" + f.Repo)
 	subjects := map[string]string{f.Env.Version: rec.Index}
 	for _, a := range f.Env.Architectures {
@@ -103,20 +114,15 @@ func TestEveryPublishedImageCarriesItsSBOMProvenanceAndTheIndexItsVerdict(t *tes
 	for tag, digest := range subjects {
 		descs, err := referrers.List(f.ctx, repo.Digest(digest))
 		if err != nil {
-			t.Fatal(err)
+			f.t.Fatal(err)
 		}
 		for _, d := range descs {
 			et := referrers.EvidenceTag(tag, d.ArtifactType)
 			got, err := remote.Head(repo.Tag(et))
 			if err != nil || got.Digest != d.Digest {
-				t.Errorf("%s: %v %v, want the %s of %s (%s)", et, got, err, d.ArtifactType, tag, d.Digest)
+				f.t.Errorf("%s: %v %v, want the %s of %s (%s)", et, got, err, d.ArtifactType, tag, d.Digest)
 			}
 		}
-	}
-	ev := f.evidenceOf(rec.Index)
-	if v := ev[evidence.ArtifactVerdict]; len(v) != 1 || len(ev) != 1 || v[0].Subject != rec.Index || v[0].Result != records.ResultPublished ||
-		!maps.Equal(v[0].Images, rec.Images) {
-		t.Errorf("index %s: evidence %+v, want one verdict of this set", rec.Index, ev)
 	}
 }
 
@@ -267,4 +273,5 @@ func TestAnImagesEvidenceIsWrittenOnce(t *testing.T) {
 			t.Errorf("%s image %s: evidence %v, want the one SBOM and provenance the first attempt attached", a, rec.Images[a], ev)
 		}
 	}
+	f.expectEvidenceTags(rec)
 }
