@@ -18,6 +18,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -107,11 +108,37 @@ func Attach(ctx context.Context, repo name.Repository, subject v1.Descriptor, ar
 	// remote.Put, when the registry answers GET /v2/<name>/referrers/<digest>
 	// with anything but 200, adds the manifest to the referrers tag schema's
 	// index (sha256-<hex> of the subject) itself, once.
-	if err := remote.Put(repo.Digest(d.String()), rawManifest{raw, types.OCIManifestSchema1}, opts...); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("attaching %s to %s@%s: pushing the referrer manifest: %w", artifactType, repo, subject.Digest, err)
+	//
+	// That index is read, extended and written back: two Publish runs
+	// attaching to one subject at once (a console retry while the stage
+	// runs) race on it, and the registry refuses the loser's write (400,
+	// MANIFEST_BLOB_UNKNOWN or DIGEST_INVALID from distribution 2.8, found
+	// by the rehearsal). Putting again reads the winner's index and adds to
+	// it; the manifest itself is put by digest, the same bytes each time.
+	var perr error
+	for attempt := 0; attempt < putAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return v1.Descriptor{}, ctx.Err()
+			case <-time.After(time.Duration(attempt) * putRetryDelay):
+			}
+		}
+		if perr = remote.Put(repo.Digest(d.String()), rawManifest{raw, types.OCIManifestSchema1}, opts...); perr == nil {
+			break
+		}
+	}
+	if perr != nil {
+		return v1.Descriptor{}, fmt.Errorf("attaching %s to %s@%s: pushing the referrer manifest: %w", artifactType, repo, subject.Digest, perr)
 	}
 	return v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: d, Size: size, ArtifactType: artifactType, Annotations: annotations}, nil
 }
+
+// putAttempts and putRetryDelay bound Attach's retries of the manifest put.
+const (
+	putAttempts   = 4
+	putRetryDelay = 300 * time.Millisecond
+)
 
 // List returns the referrers of subject, sorted by artifact type, then
 // digest. Each descriptor's ArtifactType is the manifest's own: when the

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +283,40 @@ func TestTaggingEvidenceMovesTheTagToTheNewReferrer(t *testing.T) {
 	}
 	if err := referrers.TagEvidence(ctx, repo, last, tag); err != nil {
 		t.Errorf("tagging again: %v", err)
+	}
+}
+
+// Two Publish runs attaching to one subject at once race on the referrers
+// tag schema's index; the registry refuses the loser's write. Attach puts
+// again, and the index lists the referrer.
+func TestAttachRetriesWhenTheReferrersIndexWriteIsRefused(t *testing.T) {
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var refused atomic.Int32
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/referrers/"):
+			http.Error(w, `{"errors":[{"code":"NOT_FOUND"}]}`, http.StatusNotFound)
+			return
+		case r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") && refused.Add(1) == 1:
+			// What distribution 2.8 answered the loser in the rehearsal.
+			http.Error(w, `{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}`, http.StatusBadRequest)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	host := strings.TrimPrefix(s.URL, "http://")
+	repo, subject := pushImage(t, host)
+	ctx := context.Background()
+	d, err := referrers.Attach(ctx, repo, subject, referrers.ArtifactSBOM, []byte(`{"bomFormat":"CycloneDX"}`), nil)
+	if err != nil {
+		t.Fatalf("Attach after one refused index write: %v", err)
+	}
+	if refused.Load() < 2 {
+		t.Fatalf("the index write was tried %d times, want a retry", refused.Load())
+	}
+	list, err := referrers.List(ctx, repo.Digest(subject.Digest.String()))
+	if err != nil || len(list) != 1 || list[0].Digest != d.Digest {
+		t.Errorf("referrers %v (%v), want the one attached %s", list, err, d.Digest)
 	}
 }
